@@ -1,0 +1,71 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { LoadedConfig } from '../config/index.ts';
+import { createHttpServer } from '../http/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import type { Registry } from '../registry/index.ts';
+import { openRegistry } from './open-registry.ts';
+
+export interface RunningServer {
+  url: string;
+  registry: Registry;
+  http: FastifyInstance;
+  logger: Logger;
+  /** Stops accepting, lets requests in flight finish (up to the drain timeout), closes stores. */
+  stop(): Promise<void>;
+}
+
+/** Starts Berth as configured and returns once it listens. */
+export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.WritableStream): Promise<RunningServer> {
+  const { config } = loaded;
+  const logger = createLogger(config.log.level, logDestination);
+  for (const warning of loaded.warnings) logger.warn({ source: loaded.source }, warning);
+  const registry = await openRegistry(config);
+  const http = await createHttpServer({
+    registry,
+    logger,
+    baseUrl: config.http.host,
+    headers: config.http.headers,
+    accessLog: !config.log.accesslog.disabled,
+    tls: config.http.tls,
+  });
+
+  const { host, port } = splitAddress(config.http.addr);
+  await http.listen({ host, port });
+  const address = http.server.address() as AddressInfo;
+  const scheme = config.http.tls ? 'https' : 'http';
+  const url = `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  logger.info({ url, root: config.storage.filesystem.rootdirectory, delete: config.storage.delete.enabled }, 'berth is listening');
+
+  const purging = config.storage.maintenance.uploadpurging;
+  const purgeTimer = purging.enabled
+    ? setInterval(() => {
+        registry.uploads
+          .purgeExpired()
+          .then((count) => count > 0 && logger.info({ count }, 'purged abandoned uploads'))
+          .catch((error: unknown) => logger.error({ err: error }, 'upload purge failed'));
+      }, purging.interval).unref()
+    : undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      clearInterval(purgeTimer);
+      const drain = setTimeout(() => {
+        logger.warn('drain timeout reached; closing remaining connections (their uploads stay resumable)');
+        http.server.closeAllConnections();
+      }, config.http.draintimeout).unref();
+      await http.close();
+      clearTimeout(drain);
+      await registry.close();
+      logger.info('berth stopped');
+    })());
+  return { url, registry, http, logger, stop };
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const index = address.lastIndexOf(':');
+  let host = address.slice(0, index);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(index + 1)) };
+}

@@ -1,0 +1,86 @@
+import { Command, Option } from 'commander';
+import { serve } from '../app/index.ts';
+import { openRegistry } from '../app/index.ts';
+import { ConfigError, loadConfig, type LoadOptions } from '../config/index.ts';
+import { fsck } from '../lifecycle/index.ts';
+
+const program = new Command();
+program.name('berth').description('Berth: a self-hosted OCI container image registry').version('0.1.0');
+
+const configOption = () => new Option('-c, --config <file>', 'YAML configuration file (Berth or distribution config.yml)').env('BERTH_CONFIG');
+
+function load(options: { config?: string; listen?: string; data?: string }) {
+  const loadOptions: LoadOptions = { file: options.config, overrides: { listen: options.listen, data: options.data } };
+  return loadConfig(loadOptions);
+}
+
+program
+  .command('serve')
+  .description('run the registry')
+  .addOption(configOption())
+  .option('-l, --listen <host:port>', 'address to listen on (http.addr)')
+  .option('-d, --data <dir>', 'data directory (storage.filesystem.rootdirectory)')
+  .action(async (options: { config?: string; listen?: string; data?: string }) => {
+    const server = await serve(load(options));
+    const shutdown = (signal: string) => {
+      server.logger.info({ signal }, 'shutting down');
+      server.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          server.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+
+const configCommand = program.command('config').description('inspect configuration');
+configCommand
+  .command('check')
+  .description('validate a configuration file and print the effective configuration')
+  .addOption(configOption())
+  .option('-q, --quiet', 'print nothing when the configuration is valid')
+  .action((options: { config?: string; quiet?: boolean }) => {
+    const loaded = load(options);
+    for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
+    if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+    process.stderr.write(`configuration ${loaded.source} is valid\n`);
+  });
+
+program
+  .command('fsck')
+  .description('check that metadata and stored bytes agree (run it with the server stopped, or accept a racy view)')
+  .addOption(configOption())
+  .option('-d, --data <dir>', 'data directory (storage.filesystem.rootdirectory)')
+  .option('--verify-digests', 're-hash every blob (reads all stored bytes)', false)
+  .option('--json', 'print the report as JSON', false)
+  .action(async (options: { config?: string; data?: string; verifyDigests: boolean; json: boolean }) => {
+    const { config } = load(options);
+    const registry = await openRegistry(config);
+    try {
+      const report = await fsck(registry, { verifyDigests: options.verifyDigests });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        process.stdout.write(`checked ${report.blobsChecked} blobs, ${report.manifestsChecked} manifests, ${report.tagsChecked} tags\n`);
+        for (const note of report.notes) process.stdout.write(`note: ${note}\n`);
+        for (const problem of report.problems) process.stdout.write(`PROBLEM: ${problem}\n`);
+        process.stdout.write(report.problems.length === 0 ? 'consistent\n' : `${report.problems.length} problem(s) found\n`);
+      }
+      process.exitCode = report.problems.length === 0 ? 0 : 1;
+    } finally {
+      await registry.close();
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`berth: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

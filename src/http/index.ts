@@ -1,0 +1,3 @@
+export { createHttpServer, type HttpOptions } from './server.ts';
+export { parseRange, parseContentRange } from './range.ts';
+export { matchV2Route } from './routes.ts';

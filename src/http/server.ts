@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../log/index.ts';
+import { isRegistryError, type Registry } from '../registry/index.ts';
+import { errorBody, sendError, sendRegistryError } from './errors.ts';
+import { deleteBlob, getBlob, headBlob, unsupportedMethod } from './handlers/blobs.ts';
+import type { HandlerContext } from './handlers/context.ts';
+import { getCatalog, getTags } from './handlers/listings.ts';
+import { deleteManifest, getManifest, getReferrers, putManifest } from './handlers/manifests.ts';
+import { deleteUpload, getUpload, patchUpload, putUpload, startUpload } from './handlers/uploads.ts';
+import { matchV2Route, type V2Route } from './routes.ts';
+
+export interface HttpOptions {
+  registry: Registry;
+  logger: Logger;
+  baseUrl?: string | undefined;
+  headers: Record<string, string[]>;
+  accessLog: boolean;
+  tls?: { certificate: string; key: string } | undefined;
+}
+
+/** One access-log line per request (with its request id), none on arrival. */
+class AccessLogController extends LogController {
+  readonly #enabled: boolean;
+  constructor(enabled: boolean) {
+    super({});
+    this.#enabled = enabled;
+  }
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!this.#enabled && !error) return;
+    const url = request.url.length > 512 ? `${request.url.slice(0, 512)}…` : request.url;
+    const line = { method: request.method, url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, remote: request.ip };
+    if (error) reply.log.warn({ ...line, err: error.message }, 'request failed');
+    else reply.log.info(line, 'request');
+  }
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP server: thin routing from /v2 paths to the domain, errors in the spec's shape. */
+export async function createHttpServer(options: HttpOptions): Promise<FastifyInstance> {
+  const context: HandlerContext = { registry: options.registry, baseUrl: options.baseUrl?.replace(/\/$/, '') ?? '' };
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new AccessLogController(options.accessLog),
+    exposeHeadRoutes: false,
+    // Uploads can take as long as they take; idle connections are closed by keepAliveTimeout.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 75_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 4096 },
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    },
+    ...(options.tls
+      ? {
+          https: {
+            cert: readFileSync(options.tls.certificate),
+            key: readFileSync(options.tls.key),
+            minVersion: 'TLSv1.2' as const,
+          },
+        }
+      : {}),
+  });
+
+  // Bodies are streams handed to the domain untouched: manifests are hashed exactly as
+  // received and blobs are never buffered.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+
+  const fixedHeaders: Array<[string, string | string[]]> = [
+    ['docker-distribution-api-version', 'registry/2.0'],
+    ['x-content-type-options', 'nosniff'],
+    ...Object.entries(options.headers).map(([name, values]): [string, string[]] => [name.toLowerCase(), values]),
+  ];
+  if (options.tls) fixedHeaders.push(['strict-transport-security', 'max-age=63072000']);
+  app.addHook('onRequest', async (request, reply) => {
+    for (const [name, value] of fixedHeaders) reply.header(name, value);
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (isRegistryError(error)) return sendRegistryError(reply, error);
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendError(reply, error.statusCode, 'UNSUPPORTED', error.message);
+    }
+    if (request.raw.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET' || error.message === 'aborted') {
+      request.log.info({ err: error.message }, 'client went away');
+      return reply.code(400).send();
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return sendError(reply, 500, 'UNKNOWN', `internal error; request id ${request.id}`);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'UNSUPPORTED', `no endpoint ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`),
+  );
+
+  const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
+    const url = request.raw.url ?? '';
+    const pathEnd = url.indexOf('?');
+    const path = pathEnd === -1 ? url : url.slice(0, pathEnd);
+    const route = path === '/v2' ? ({ kind: 'base' } as const) : matchV2Route(path.slice('/v2/'.length));
+    if (!route) return sendError(reply, 404, 'NAME_INVALID', 'no registry endpoint matches this path');
+    return routeRequest(context, route, request, reply);
+  };
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler: dispatch });
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler: dispatch });
+  app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
+
+  return app;
+}
+
+async function routeRequest(context: HandlerContext, route: V2Route, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const method = request.method;
+  switch (route.kind) {
+    case 'base':
+      if (method !== 'GET' && method !== 'HEAD') throw unsupportedMethod(method, '/v2/');
+      return reply.code(200).header('content-type', 'application/json').send(method === 'HEAD' ? undefined : '{}');
+    case 'catalog':
+      if (method !== 'GET') throw unsupportedMethod(method, 'the catalog');
+      return getCatalog(context, route, request, reply);
+    case 'tags':
+      if (method !== 'GET') throw unsupportedMethod(method, 'tag lists');
+      return getTags(context, route, request, reply);
+    case 'manifest':
+      if (method === 'GET' || method === 'HEAD') return getManifest(context, route, request, reply);
+      if (method === 'PUT') return putManifest(context, route, request, reply);
+      if (method === 'DELETE') return deleteManifest(context, route, request, reply);
+      throw unsupportedMethod(method, 'manifests');
+    case 'blob':
+      if (method === 'HEAD') return headBlob(context, route, request, reply);
+      if (method === 'GET') return getBlob(context, route, request, reply);
+      if (method === 'DELETE') return deleteBlob(context, route, request, reply);
+      throw unsupportedMethod(method, 'blobs');
+    case 'uploads':
+      if (method === 'POST') return startUpload(context, route, request, reply);
+      throw unsupportedMethod(method, 'the upload endpoint');
+    case 'upload':
+      if (method === 'PATCH') return patchUpload(context, route, request, reply);
+      if (method === 'PUT') return putUpload(context, route, request, reply);
+      if (method === 'GET') return getUpload(context, route, request, reply);
+      if (method === 'DELETE') return deleteUpload(context, route, request, reply);
+      throw unsupportedMethod(method, 'uploads');
+    case 'referrers':
+      if (method !== 'GET') throw unsupportedMethod(method, 'referrers');
+      return getReferrers(context, route, request, reply);
+  }
+}
+
+export { errorBody };

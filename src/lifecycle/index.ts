@@ -1,0 +1,1 @@
+export { fsck, type FsckReport, type FsckOptions } from './fsck.ts';

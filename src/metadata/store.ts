@@ -1,0 +1,102 @@
+import type { ReferenceKind } from './schema.ts';
+
+/**
+ * The metadata seam: everything the registry knows besides blob bytes. One SQL
+ * implementation serves SQLite and PostgreSQL; another store would implement this.
+ * All names, digests and tags reaching a store were validated by the registry.
+ */
+export interface MetadataStore {
+  readonly dialect: string;
+
+  listRepositories(page: Page): Promise<string[]>;
+  repositoryExists(name: string): Promise<boolean>;
+
+  /** Size of a blob linked to the repository (pushed, mounted), or undefined. */
+  findLinkedBlob(repository: string, digest: string): Promise<BlobRecord | undefined>;
+  /** A blob known anywhere in the registry, or undefined. */
+  findBlob(digest: string): Promise<BlobRecord | undefined>;
+  /** Records a committed blob and links it to the repository, in one transaction. */
+  linkBlob(repository: string, blob: BlobRecord, completedUploadId?: string): Promise<void>;
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  listBlobs(): AsyncIterable<BlobRecord>;
+
+  createUpload(repository: string, id: string, now: number): Promise<void>;
+  findUpload(repository: string, id: string): Promise<UploadRecord | undefined>;
+  touchUpload(id: string, now: number): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  listUploadsUpdatedBefore(time: number, limit: number): Promise<UploadRecord[]>;
+
+  findManifestByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
+  findManifestByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
+  /**
+   * Stores a manifest and optionally points a tag at it, in one transaction, after
+   * checking inside that transaction that everything it references is present.
+   */
+  putManifest(repository: string, manifest: NewManifest, tag: string | undefined, now: number): Promise<PutManifestResult>;
+  /** Deletes a manifest and every tag pointing at it. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Tags in lexical order after `page.after`; undefined when the repository does not exist. */
+  listTags(repository: string, page: Page): Promise<string[] | undefined>;
+  listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]>;
+  listManifests(): AsyncIterable<ManifestSummary>;
+  listTagTargets(): AsyncIterable<{ repository: string; tag: string; digest: string | undefined }>;
+
+  /** Resolves once every write acknowledged so far is durable. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Page {
+  after?: string | undefined;
+  limit: number;
+}
+
+export interface BlobRecord {
+  digest: string;
+  size: number;
+}
+
+export interface UploadRecord {
+  id: string;
+  repository: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  payload: Uint8Array;
+  subjectDigest: string | null;
+}
+
+export interface NewManifest {
+  digest: string;
+  mediaType: string;
+  artifactType: string | undefined;
+  subjectDigest: string | undefined;
+  annotations: Record<string, string> | undefined;
+  payload: Uint8Array;
+  references: Array<{ kind: ReferenceKind; digest: string }>;
+}
+
+export type PutManifestResult =
+  | { ok: true }
+  | { ok: false; missingBlobs: string[]; missingManifests: string[] };
+
+export interface ReferrerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | undefined;
+}
+
+export interface ManifestSummary {
+  repository: string;
+  digest: string;
+  payload: Uint8Array;
+  references: Array<{ kind: ReferenceKind; digest: string }>;
+}

@@ -1,0 +1,141 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import { assertSafeKey, StorageNotFoundError, type ByteRange, type StorageDriver, type StorageStat } from './driver.ts';
+
+export interface FilesystemDriverOptions {
+  root: string;
+  /** fsync files and their directories before a commit or put returns. */
+  fsync: boolean;
+}
+
+const readChunkSize = 1024 * 1024;
+
+/** Objects as files under one root directory; commits are renames within that filesystem. */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  readonly #root: string;
+  readonly #fsync: boolean;
+
+  constructor(options: FilesystemDriverOptions) {
+    this.#root = path.resolve(options.root);
+    this.#fsync = options.fsync;
+  }
+
+  #path(key: string): string {
+    assertSafeKey(key);
+    return path.join(this.#root, key);
+  }
+
+  async stat(key: string): Promise<StorageStat | undefined> {
+    try {
+      const info = await stat(this.#path(key));
+      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    let handle;
+    try {
+      handle = await open(this.#path(key), 'r');
+    } catch (error) {
+      if (isNotFound(error)) throw new StorageNotFoundError(key);
+      throw error;
+    }
+    return handle.createReadStream({
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: readChunkSize,
+      autoClose: true,
+    });
+  }
+
+  async append(key: string, source: Readable, signal?: AbortSignal): Promise<number> {
+    const file = this.#path(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    const sink = createWriteStream(file, { flags: 'a' });
+    await pipeline(source, sink, signal ? { signal } : {});
+    return (await stat(file)).size;
+  }
+
+  async truncate(key: string, size: number): Promise<void> {
+    await truncate(this.#path(key), size);
+  }
+
+  async commit(from: string, to: string): Promise<void> {
+    const source = this.#path(from);
+    const target = this.#path(to);
+    if (await this.stat(to)) {
+      await rm(source, { force: true });
+      return;
+    }
+    if (this.#fsync) await syncFile(source);
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(source, target);
+    if (this.#fsync) await syncFile(path.dirname(target));
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const target = this.#path(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temporary = `${target}.${randomUUID()}.tmp`;
+    const handle = await open(temporary, 'w');
+    try {
+      await handle.writeFile(data);
+      if (this.#fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, target);
+    if (this.#fsync) await syncFile(path.dirname(target));
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.#path(key));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const start = prefix === '' ? this.#root : this.#path(prefix.replace(/\/$/, ''));
+    yield* walk(start, prefix.replace(/\/$/, ''));
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function* walk(directory: string, keyPrefix: string): AsyncIterable<string> {
+  let entries;
+  try {
+    entries = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+    throw error;
+  }
+  for (const entry of entries) {
+    const key = keyPrefix === '' ? entry.name : `${keyPrefix}/${entry.name}`;
+    if (entry.isDirectory()) yield* walk(path.join(directory, entry.name), key);
+    else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield key;
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}

@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** Small helpers that speak the distribution API with fetch, for tests. */
+
+export function sha256(data: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export interface Blob {
+  digest: string;
+  size: number;
+  bytes: Buffer;
+}
+
+export function makeBlob(content?: Uint8Array | string): Blob {
+  const bytes = Buffer.from(content ?? randomBytes(64 + Math.floor(Math.random() * 512)));
+  return { digest: sha256(bytes), size: bytes.length, bytes };
+}
+
+/** Monolithic upload: POST then PUT with the whole body. */
+export async function pushBlob(baseUrl: string, repository: string, blob: Blob): Promise<Response> {
+  const start = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  if (start.status !== 202) throw new Error(`POST upload answered ${start.status}: ${await start.text()}`);
+  const location = new URL(start.headers.get('location')!, baseUrl);
+  location.searchParams.set('digest', blob.digest);
+  const put = await fetch(location, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(blob.bytes),
+  });
+  if (put.status !== 201) throw new Error(`PUT upload answered ${put.status}: ${await put.text()}`);
+  return put;
+}
+
+export interface Image {
+  config: Blob;
+  layers: Blob[];
+  manifest: Buffer;
+  digest: string;
+  mediaType: string;
+}
+
+/** An OCI image manifest over a fresh config and `layerCount` random layers (not yet pushed). */
+export function makeImage(options: { layerCount?: number; layers?: Blob[]; mediaType?: string; extra?: Record<string, unknown> } = {}): Image {
+  const config = makeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') }));
+  const layers = options.layers ?? Array.from({ length: options.layerCount ?? 2 }, () => makeBlob());
+  const mediaType = options.mediaType ?? 'application/vnd.oci.image.manifest.v1+json';
+  const docker = mediaType === 'application/vnd.docker.distribution.manifest.v2+json';
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+      layers: layers.map((l) => ({ mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
+      ...options.extra,
+    }),
+  );
+  return { config, layers, manifest, digest: sha256(manifest), mediaType };
+}
+
+export async function putManifest(baseUrl: string, repository: string, reference: string, body: Uint8Array, mediaType: string): Promise<Response> {
+  return fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { "content-type": mediaType }, body: new Uint8Array(body) });
+}
+
+/** Pushes every blob of the image and its manifest under `reference`. */
+export async function pushImage(baseUrl: string, repository: string, reference: string, image: Image): Promise<Response> {
+  for (const blob of [image.config, ...image.layers]) await pushBlob(baseUrl, repository, blob);
+  const response = await putManifest(baseUrl, repository, reference, image.manifest, image.mediaType);
+  if (response.status !== 201) throw new Error(`PUT manifest answered ${response.status}: ${await response.text()}`);
+  return response;
+}
+
+export async function errorCodes(response: Response): Promise<string[]> {
+  const body = (await response.json()) as { errors?: Array<{ code: string }> };
+  return (body.errors ?? []).map((e) => e.code);
+}
