@@ -41,8 +41,8 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   const purgeTimer = purging.enabled
     ? setInterval(() => {
         registry.uploads
-          .purgeExpired()
-          .then((count) => count > 0 && logger.info({ count }, 'purged abandoned uploads'))
+          .purgeExpired(Date.now(), purging.dryrun)
+          .then((count) => count > 0 && logger.info({ count, dryRun: purging.dryrun }, purging.dryrun ? 'abandoned uploads (dry run: kept)' : 'purged abandoned uploads'))
           .catch((error: unknown) => logger.error({ err: error }, 'upload purge failed'));
       }, purging.interval).unref()
     : undefined;

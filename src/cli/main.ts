@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { serve } from '../app/index.ts';
 import { openRegistry } from '../app/index.ts';
-import { ConfigError, loadConfig, type LoadOptions } from '../config/index.ts';
+import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions } from '../config/index.ts';
 import { fsck } from '../lifecycle/index.ts';
 
 const program = new Command();
@@ -47,6 +47,13 @@ configCommand
     for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
     if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
     process.stderr.write(`configuration ${loaded.source} is valid\n`);
+  });
+
+configCommand
+  .command('reference')
+  .description('print the configuration reference (Markdown), generated from the schema')
+  .action(() => {
+    process.stdout.write(renderConfigurationReference());
   });
 
 program

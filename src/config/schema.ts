@@ -61,7 +61,7 @@ export const configSchema = z.strictObject({
               enabled: z.boolean().default(true).describe('Remove abandoned upload sessions.'),
               age: duration('24h').describe('An upload untouched this long is abandoned.'),
               interval: duration('1h').describe('How often to look for abandoned uploads.'),
-              dryrun: z.boolean().default(false).describe('Accepted for compatibility; Berth never purges in dry-run mode.'),
+              dryrun: z.boolean().default(false).describe('Only log how many uploads would be purged.'),
             })
             .prefault({}),
         })

@@ -122,11 +122,12 @@ export class UploadService {
     await this.#locks.run(id, () => this.#discard(id));
   }
 
-  /** Removes uploads nobody touched within the expiry; returns how many. */
-  async purgeExpired(now = Date.now()): Promise<number> {
+  /** Removes uploads nobody touched within the expiry (or only counts them); returns how many. */
+  async purgeExpired(now = Date.now(), dryRun = false): Promise<number> {
     let purged = 0;
     for (;;) {
-      const expired = await this.#metadata.listUploadsUpdatedBefore(now - this.#expiryMs, 100);
+      const expired = await this.#metadata.listUploadsUpdatedBefore(now - this.#expiryMs, dryRun ? 100_000 : 100);
+      if (dryRun) return expired.length;
       for (const upload of expired) {
         await this.#locks.run(upload.id, () => this.#discard(upload.id));
         purged++;
