@@ -21,7 +21,9 @@ const errorTable: Record<ErrorCode, { status: number; code: string }> = {
   PAGINATION_NUMBER_INVALID: { status: 400, code: 'PAGINATION_NUMBER_INVALID' },
   RANGE_INVALID: { status: 416, code: 'BLOB_UPLOAD_INVALID' },
   MANIFEST_TOO_LARGE: { status: 413, code: 'SIZE_INVALID' },
-  MANIFEST_REFERENCE_UNKNOWN: { status: 400, code: 'MANIFEST_UNKNOWN' },
+  // Spec v1.1 (Push): a manifest refused for a descriptor naming an unknown manifest or blob MUST
+  // give MANIFEST_BLOB_UNKNOWN, index children included.
+  MANIFEST_REFERENCE_UNKNOWN: { status: 400, code: 'MANIFEST_BLOB_UNKNOWN' },
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -53,6 +53,14 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { maxParamLength: 4096 },
+    // A path Fastify cannot route (bad percent-encoding, overlong) still gets the spec's error body.
+    frameworkErrors: (error, _request, reply) =>
+      sendError(
+        reply.header('docker-distribution-api-version', 'registry/2.0'),
+        (error as Error & { statusCode?: number }).statusCode ?? 400,
+        'NAME_INVALID',
+        'the request path is malformed',
+      ),
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
@@ -101,14 +109,28 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
     sendError(reply, 404, 'UNSUPPORTED', `no endpoint ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`),
   );
 
+  // Handlers still running when their connection was closed (drain timeout, client gone) are
+  // awaited on close, so an interrupted chunk is rolled back before the stores close and the
+  // process exits.
+  const handling = new Set<Promise<unknown>>();
   const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
     const url = request.raw.url ?? '';
     const pathEnd = url.indexOf('?');
     const path = pathEnd === -1 ? url : url.slice(0, pathEnd);
     const route = path === '/v2' ? ({ kind: 'base' } as const) : matchV2Route(path.slice('/v2/'.length));
     if (!route) return sendError(reply, 404, 'NAME_INVALID', 'no registry endpoint matches this path');
-    return routeRequest(context, route, request, reply);
+    const work = routeRequest(context, route, request, reply);
+    handling.add(work);
+    try {
+      return await work;
+    } finally {
+      handling.delete(work);
+    }
   };
+  // Registered before listen, so it runs after Fastify has closed the server and its connections.
+  app.addHook('onClose', async () => {
+    await Promise.allSettled(handling);
+  });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler: dispatch });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler: dispatch });
   app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));

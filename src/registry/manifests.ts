@@ -53,18 +53,14 @@ export class ManifestService {
 
   /** Reads a manifest body as received, refusing it as soon as it passes the size limit. */
   async readBody(body: Readable, declaredLength: number | undefined): Promise<Buffer> {
-    if (declaredLength !== undefined && declaredLength > this.#maxBytes) {
-      body.resume();
-      throw this.#tooLarge(declaredLength);
-    }
+    // Past the limit the body is left unread, not destroyed: destroying the request would close
+    // the connection before the 413 is sent. The HTTP layer closes the connection after answering.
+    if (declaredLength !== undefined && declaredLength > this.#maxBytes) throw this.#tooLarge(declaredLength);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of body) {
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       size += (chunk as Buffer).length;
-      if (size > this.#maxBytes) {
-        body.destroy();
-        throw this.#tooLarge(size);
-      }
+      if (size > this.#maxBytes) throw this.#tooLarge(size);
       chunks.push(chunk as Buffer);
     }
     return Buffer.concat(chunks, size);
@@ -146,9 +142,8 @@ export class ManifestService {
 
   async referrers(repository: string, subjectDigest: string, artifactType: string | undefined): Promise<{ index: object; filtered: boolean }> {
     parseDigest(subjectDigest);
-    if (!(await this.#metadata.repositoryExists(repository))) {
-      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} is not known`, { detail: { name: repository } });
-    }
+    // Spec v1.1: a registry with the referrers API MUST NOT answer 404 (clients would fall back
+    // to the tag schema), so an unknown repository has an empty list like an unknown subject.
     const records = await this.#metadata.listReferrers(repository, subjectDigest, artifactType);
     return {
       filtered: artifactType !== undefined,

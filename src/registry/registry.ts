@@ -72,6 +72,10 @@ export class Registry {
   async tags(repository: string, requested: number | undefined, last: string | undefined): Promise<ListPage> {
     assertValidName(repository);
     const limit = this.#pageSize(requested);
+    // n=0 reads no rows, but an unknown repository is still unknown.
+    if (limit === 0 && !(await this.metadata.repositoryExists(repository))) {
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} is not known`, { detail: { name: repository } });
+    }
     const page = await paginate(limit, async (n) => {
       const tags = await this.metadata.listTags(repository, { after: last ? last.slice(0, 256) : undefined, limit: n });
       if (tags === undefined) {

@@ -74,3 +74,76 @@ export async function errorCodes(response: Response): Promise<string[]> {
   const body = (await response.json()) as { errors?: Array<{ code: string }> };
   return (body.errors ?? []).map((e) => e.code);
 }
+
+/** Asserts an error response in the spec's shape: the status, and `code` as the first error. Consumes the body. */
+export async function assertError(response: Response, status: number, code: string): Promise<void> {
+  const text = await response.text();
+  if (response.status !== status) throw new Error(`expected ${status} ${code}, got ${response.status}: ${text.slice(0, 300)}`);
+  if (!/^application\/json/.test(response.headers.get('content-type') ?? '')) {
+    throw new Error(`error response is not JSON (${response.headers.get('content-type')}): ${text.slice(0, 300)}`);
+  }
+  const body = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };
+  if (!Array.isArray(body.errors) || body.errors.length === 0) throw new Error(`no "errors" array in ${text.slice(0, 300)}`);
+  for (const error of body.errors) {
+    if (typeof error.code !== 'string' || !/^[A-Z_]+$/.test(error.code)) throw new Error(`error code ${String(error.code)} is not of the spec's form`);
+    if (error.message !== undefined && typeof error.message !== 'string') throw new Error('error message is not a string');
+  }
+  if (body.errors[0]!.code !== code) throw new Error(`expected code ${code}, got ${body.errors.map((e) => e.code).join(', ')}`);
+}
+
+/** Starts an upload session (`POST /v2/<name>/blobs/uploads/`) and returns its absolute location. */
+export async function startUpload(baseUrl: string, repository: string): Promise<URL> {
+  const response = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+  if (response.status !== 202) throw new Error(`POST upload answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+  return new URL(response.headers.get('location')!, baseUrl);
+}
+
+/** The OCI 1.1 empty descriptor's content: `{}`. */
+export const emptyConfig: Blob = makeBlob('{}');
+
+/**
+ * An OCI 1.1 artifact manifest: `artifactType`, the empty config, the given layers and
+ * optionally a `subject` and annotations (blobs not yet pushed).
+ */
+export function makeArtifact(options: {
+  artifactType?: string;
+  layers?: Blob[];
+  subject?: { mediaType: string; digest: string; size: number };
+  annotations?: Record<string, string>;
+  configMediaType?: string;
+}): Image {
+  const layers = options.layers ?? [makeBlob()];
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      ...(options.artifactType ? { artifactType: options.artifactType } : {}),
+      config: { mediaType: options.configMediaType ?? 'application/vnd.oci.empty.v1+json', digest: emptyConfig.digest, size: emptyConfig.size },
+      layers: layers.map((l) => ({ mediaType: 'application/octet-stream', digest: l.digest, size: l.size })),
+      ...(options.subject ? { subject: options.subject } : {}),
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    }),
+  );
+  return { config: emptyConfig, layers, manifest, digest: sha256(manifest), mediaType };
+}
+
+/** An image index (OCI, or a Docker manifest list) over manifests already built; `extra` adds top-level fields. */
+export function makeIndex(children: Image[], options: { mediaType?: string; extra?: Record<string, unknown> } = {}): { manifest: Buffer; digest: string; mediaType: string } {
+  const mediaType = options.mediaType ?? 'application/vnd.oci.image.index.v1+json';
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: children.map((child, i) => ({
+        mediaType: child.mediaType,
+        digest: child.digest,
+        size: child.manifest.length,
+        platform: { architecture: i % 2 === 0 ? 'amd64' : 'arm64', os: 'linux' },
+      })),
+      ...options.extra,
+    }),
+  );
+  return { manifest, digest: sha256(manifest), mediaType };
+}

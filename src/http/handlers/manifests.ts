@@ -1,4 +1,4 @@
-import { assertValidName, MediaType } from '../../registry/index.ts';
+import { assertValidName, isRegistryError, MediaType } from '../../registry/index.ts';
 import { contentLengthOf, queryOf, v2Path, type Handler } from './context.ts';
 
 type ManifestRoute = { name: string; reference: string };
@@ -20,7 +20,14 @@ export const getManifest: Handler<ManifestRoute> = async ({ registry }, route, r
 export const putManifest: Handler<ManifestRoute> = async (context, route, request, reply) => {
   assertValidName(route.name);
   const { manifests } = context.registry;
-  const body = await manifests.readBody(request.raw, contentLengthOf(request));
+  let body: Buffer;
+  try {
+    body = await manifests.readBody(request.raw, contentLengthOf(request));
+  } catch (error) {
+    // The rest of an oversize body is never read: close the connection once the 413 is sent.
+    if (isRegistryError(error) && error.code === 'MANIFEST_TOO_LARGE') reply.header('connection', 'close');
+    throw error;
+  }
   const outcome = await manifests.put(route.name, route.reference, body, request.headers['content-type']);
   reply
     .code(201)
@@ -44,5 +51,6 @@ export const getReferrers: Handler<ReferrersRoute> = async ({ registry }, route,
   const { index, filtered } = await registry.manifests.referrers(route.name, route.digest, artifactType);
   reply.code(200).header('content-type', MediaType.ociIndex);
   if (filtered) reply.header('oci-filters-applied', 'artifactType');
-  return reply.send(JSON.stringify(index));
+  // A Buffer, not a string: Fastify would append `; charset=utf-8`, and the spec wants the bare media type.
+  return reply.send(Buffer.from(JSON.stringify(index)));
 };

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { assertValidName, isRegistryError, type Chunk } from '../../registry/index.ts';
+import { assertValidName, isRegistryError, isValidName, tryParseDigest, type Chunk } from '../../registry/index.ts';
 import { RegistryError } from '../../registry/index.ts';
 import { parseContentRange } from '../range.ts';
 import { contentLengthOf, hasBody, queryOf, v2Path, type Handler, type HandlerContext } from './context.ts';
@@ -56,8 +56,8 @@ export const startUpload: Handler<UploadsRoute> = async (context, route, request
   const mount = query.get('mount');
   const from = query.get('from');
   const digest = query.get('digest');
-  if (mount !== null && from !== null) {
-    assertValidName(from);
+  // A mount that cannot be made, malformed arguments included, falls back to an upload session (spec).
+  if (mount !== null && from !== null && isValidName(from) && tryParseDigest(mount)) {
     const mounted = await registry.blobs.mount(route.name, mount, from);
     if (mounted) {
       return reply
