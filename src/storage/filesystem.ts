@@ -11,7 +11,9 @@ export interface FilesystemDriverOptions {
   fsync: boolean;
 }
 
-const readChunkSize = 1024 * 1024;
+// 256 KiB reads stream as fast as 1 MiB ones here, and each read's buffer is garbage once sent:
+// smaller buffers are collected sooner (a 1 MiB size let a pull's RSS reach ~175 MB).
+const readChunkSize = 256 * 1024;
 /**
  * With fsync on, dirty bytes are flushed in the background every this many bytes while an
  * upload streams, so the fsync at commit only waits for the tail instead of the whole blob.

@@ -10,14 +10,23 @@ import { stringify as toYaml } from 'yaml';
 import { makeTempDir } from './server.ts';
 
 /**
- * Berth as a real child process (`node src/cli/main.ts serve --config FILE`), for tests that
+ * Berth as a real child process (`bin/berth.js serve --config FILE`, as installed), for tests that
  * kill it, signal it, restart it on the same data directory or measure its memory. The
  * in-process server in server.ts is the default; use this one only when the process itself
  * is under test.
  */
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const mainScript = path.join(repoRoot, 'src/cli/main.ts');
+const berthScript = path.join(repoRoot, 'bin/berth.js');
+/** The Node flags on the first line of bin/berth.js (`#!/usr/bin/env -S node FLAGS`). */
+export function nodeFlagsOfBerthCommand(): string[] {
+  const shebang = readFileSync(berthScript, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S node(?<flags>(?: +\S+)*)$/.exec(shebang);
+  if (!match) throw new Error(`unexpected first line in bin/berth.js: ${shebang}`);
+  return match.groups!.flags!.trim().split(/ +/).filter(Boolean);
+}
+/** The `berth` command as it is installed: bin/berth.js with its Node flags. */
+const berthCommand = [...nodeFlagsOfBerthCommand(), berthScript];
 /** Keep this much of each output stream for diagnostics. */
 const outputTail = 256 * 1024;
 
@@ -115,7 +124,7 @@ async function launch(settings: LaunchSettings, attempt = 0): Promise<ChildServe
 
   // The child reads its configuration from the file only: BERTH_*/REGISTRY_* variables of the test run would override it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_') && !name.startsWith('REGISTRY_')));
-  const child = spawn(process.execPath, [...settings.nodeArgs, mainScript, 'serve', '--config', settings.configFile], {
+  const child = spawn(process.execPath, [...settings.nodeArgs, ...berthCommand, 'serve', '--config', settings.configFile], {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -240,7 +249,7 @@ export interface CliResult {
 export function runBerth(args: string[], timeoutMs = 120_000): Promise<CliResult> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_') && !name.startsWith('REGISTRY_')));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [mainScript, ...args], { cwd: repoRoot, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...berthCommand, ...args], { cwd: repoRoot, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') {
         reject(new Error(`berth ${args.join(' ')} failed to run: ${error.message}\n${stderr}`));
         return;
