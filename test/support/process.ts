@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
-import { makeTempDir } from './server.ts';
+import { deepMerge, makeTempDir } from './server.ts';
 
 /**
  * Berth as a real child process (`bin/berth.js serve --config FILE`, as installed), for tests that
@@ -400,18 +400,6 @@ export function hashGet(url: string | URL): Promise<{ status: number; digest: st
     });
     request.once('error', reject);
   });
-}
-
-function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
-  const result: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(extra)) {
-    const existing = result[key];
-    result[key] =
-      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof existing === 'object' && existing !== null
-        ? deepMerge(existing as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return result;
 }
 
 /** Polls `check` every intervalMs until it returns true; rejects with `what` after timeoutMs. */
