@@ -8,8 +8,9 @@ export function blobKey(digest: Digest): string {
   return `blobs/${digest.algorithm}/${digest.hex.slice(0, 2)}/${digest.hex}/data`;
 }
 
+/** One flat file per session: a directory per upload would be left behind by every commit. */
 export function uploadKey(uploadId: string): string {
-  return `uploads/${uploadId}/data`;
+  return `uploads/${uploadId}`;
 }
 
 export const blobsPrefix = 'blobs/';

@@ -86,11 +86,12 @@ export class UploadService {
     const digest = parseDigest(digestValue);
     await this.#requireUpload(repository, id);
     return this.#locks.run(id, async () => {
-      if (lastChunk) await this.#append(id, lastChunk);
-      const stored = await this.#storage.stat(uploadKey(id));
+      let size = lastChunk ? await this.#append(id, lastChunk) : (await this.#storage.stat(uploadKey(id)))?.size;
       // An empty blob never had a chunk appended, so its file may not exist yet.
-      if (!stored) await this.#storage.put(uploadKey(id), new Uint8Array());
-      const size = stored?.size ?? 0;
+      if (size === undefined) {
+        await this.#storage.put(uploadKey(id), new Uint8Array());
+        size = 0;
+      }
       const actual = await this.#digestOf(id, digest, size);
       if (actual !== digest.value) {
         await this.#discard(id);

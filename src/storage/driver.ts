@@ -13,8 +13,9 @@ export interface StorageDriver {
   read(key: string, range?: ByteRange): Promise<Readable>;
   /**
    * Appends `source` to the object (creating it), honouring backpressure, and resolves
-   * with the object's new size. On failure the object may hold part of `source`:
-   * callers that need all-or-nothing call `truncate` back to the size they knew.
+   * with the object's new size once the bytes are durable (when the driver syncs). On
+   * failure the object may hold part of `source`: callers that need all-or-nothing call
+   * `truncate` back to the size they knew.
    */
   append(key: string, source: Readable, signal?: AbortSignal): Promise<number>;
   /** Cuts the object back to `size` bytes. */
@@ -25,7 +26,7 @@ export interface StorageDriver {
    * it is kept and `from` is discarded.
    */
   commit(from: string, to: string): Promise<void>;
-  /** Writes a small object atomically. */
+  /** Writes a small object atomically and durably (when the driver syncs). */
   put(key: string, data: Uint8Array): Promise<void>;
   /** Removes an object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;

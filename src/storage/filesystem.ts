@@ -69,9 +69,15 @@ export class FilesystemDriver implements StorageDriver {
 
   async append(key: string, source: Readable, signal?: AbortSignal): Promise<number> {
     const file = this.#path(key);
-    await mkdir(path.dirname(file), { recursive: true });
-    const sink = new FileAppender(await open(file, 'a'), this.#fsync ? backgroundFlushBytes : 0);
-    await pipeline(source, sink, signal ? { signal } : {});
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'a');
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await mkdir(path.dirname(file), { recursive: true });
+      handle = await open(file, 'a');
+    }
+    await pipeline(source, new FileAppender(handle, this.#fsync), signal ? { signal } : {});
     return (await stat(file)).size;
   }
 
@@ -86,7 +92,7 @@ export class FilesystemDriver implements StorageDriver {
       await rm(source, { force: true });
       return;
     }
-    if (this.#fsync) await syncFile(source);
+    // No fsync of `from` here: append and put return only once their bytes are synced.
     await mkdir(path.dirname(target), { recursive: true });
     await rename(source, target);
     if (this.#fsync) await syncFile(path.dirname(target));
@@ -129,15 +135,16 @@ export class FilesystemDriver implements StorageDriver {
  */
 class FileAppender extends Writable {
   readonly #handle: FileHandle;
-  readonly #flushEvery: number;
+  readonly #sync: boolean;
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
   #flushError: Error | undefined;
 
-  constructor(handle: FileHandle, flushEvery: number) {
+  /** With `sync`, dirty bytes are flushed in the background as they arrive and synced at the end. */
+  constructor(handle: FileHandle, sync: boolean) {
     super({ highWaterMark: 1024 * 1024 });
     this.#handle = handle;
-    this.#flushEvery = flushEvery;
+    this.#sync = sync;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -160,7 +167,7 @@ class FileAppender extends Writable {
       for (let offset = 0; offset < rest.length; ) offset += (await this.#handle.write(rest.subarray(offset))).bytesWritten;
     }
     this.#unflushed += total;
-    if (this.#flushEvery > 0 && this.#unflushed >= this.#flushEvery && !this.#flushing) {
+    if (this.#sync && this.#unflushed >= backgroundFlushBytes && !this.#flushing) {
       this.#unflushed = 0;
       this.#flushing = this.#handle
         .datasync()
@@ -172,7 +179,12 @@ class FileAppender extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    Promise.resolve(this.#flushing).then(() => callback(this.#flushError), callback);
+    Promise.resolve(this.#flushing)
+      .then(() => {
+        if (this.#flushError) throw this.#flushError;
+        if (this.#sync) return this.#handle.datasync();
+      })
+      .then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

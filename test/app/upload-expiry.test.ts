@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestServer } from '../support/server.ts';
+import { uploadKey } from '../../src/registry/index.ts';
 
 test('purges upload sessions untouched for longer than the configured age, files and rows', async () => {
   const server = await startTestServer({ config: { storage: { maintenance: { uploadpurging: { age: '1h' } } } } });
@@ -14,7 +15,7 @@ test('purges upload sessions untouched for longer than the configured age, files
     assert.equal(patch.status, 202);
     await patch.arrayBuffer();
     const id = location.split('/').pop()!;
-    const file = path.join(server.dataDir, 'uploads', id, 'data');
+    const file = path.join(server.dataDir, uploadKey(id));
     assert.equal((await stat(file)).size, 10);
 
     assert.equal(await server.registry.uploads.purgeExpired(Date.now(), true), 0, 'a fresh upload is not expired');

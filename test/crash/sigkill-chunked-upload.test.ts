@@ -1,3 +1,4 @@
+import { uploadKey } from '../../src/registry/index.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -66,7 +67,7 @@ test('SIGKILL in the middle of a chunked upload keeps every acknowledged chunk: 
   await start.arrayBuffer();
   assert.equal(start.status, 202);
   const location = start.headers.get('location')!;
-  const uploadFile = path.join(dataDir, 'uploads', location.split('/').pop()!, 'data');
+  const uploadFile = path.join(dataDir, uploadKey(location.split('/').pop()!));
 
   // Three chunks are acknowledged (24 MiB); the fourth is in flight when the server dies.
   let acknowledged = 0;

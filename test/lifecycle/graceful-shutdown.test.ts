@@ -1,3 +1,4 @@
+import { uploadKey } from '../../src/registry/index.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -34,7 +35,7 @@ async function startUpload(server: ChildServer): Promise<{ location: string; fil
   await start.arrayBuffer();
   assert.equal(start.status, 202);
   const location = start.headers.get('location')!;
-  return { location, file: path.join(server.dataDir, 'uploads', location.split('/').pop()!, 'data') };
+  return { location, file: path.join(server.dataDir, uploadKey(location.split('/').pop()!)) };
 }
 
 async function patch(server: ChildServer, location: string, seed: string, start: number, end: number) {
