@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { createAccessControl } from '../auth/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import { createHttpServer } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
@@ -20,8 +21,11 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   const { config } = loaded;
   const logger = createLogger(config.log.level, logDestination);
   for (const warning of loaded.warnings) logger.warn({ source: loaded.source }, warning);
+  // Before the stores open: a broken htpasswd file stops the start, never an open registry.
+  const access = await createAccessControl(config, logger);
   const registry = await openRegistry(config);
   const http = await createHttpServer({
+    access,
     registry,
     logger,
     baseUrl: config.http.host,
@@ -35,7 +39,10 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   const address = http.server.address() as AddressInfo;
   const scheme = config.http.tls ? 'https' : 'http';
   const url = `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  logger.info({ url, root: config.storage.filesystem.rootdirectory, delete: config.storage.delete.enabled }, 'berth is listening');
+  logger.info(
+    { url, root: config.storage.filesystem.rootdirectory, delete: config.storage.delete.enabled, auth: access ? access.challenge.scheme : 'none (open registry)' },
+    'berth is listening',
+  );
 
   const purging = config.storage.maintenance.uploadpurging;
   const purgeTimer = purging.enabled
@@ -58,6 +65,7 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
       await http.close();
       clearTimeout(drain);
       await registry.close();
+      access?.close();
       logger.info('berth stopped');
     })());
   return { url, registry, http, logger, stop };

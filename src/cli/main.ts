@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { serve } from '../app/index.ts';
+import { HtpasswdError, parseHtpasswd } from '../auth/index.ts';
 import { openRegistry } from '../app/index.ts';
 import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions } from '../config/index.ts';
 import { fsck } from '../lifecycle/index.ts';
@@ -44,10 +46,24 @@ configCommand
   .option('-q, --quiet', 'print nothing when the configuration is valid')
   .action((options: { config?: string; quiet?: boolean }) => {
     const loaded = load(options);
+    const htpasswd = loaded.config.auth?.htpasswd?.path;
+    if (htpasswd) checkHtpasswd(htpasswd);
     for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
     if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
     process.stderr.write(`configuration ${loaded.source} is valid\n`);
   });
+
+/** The htpasswd file must be usable for the configuration to be (serve would refuse to start). */
+function checkHtpasswd(file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new HtpasswdError(file, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  const users = parseHtpasswd(text, file);
+  process.stderr.write(`htpasswd file ${file}: ${users.size} user(s)\n`);
+}
 
 configCommand
   .command('reference')
@@ -85,7 +101,7 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof HtpasswdError) {
     process.stderr.write(`berth: ${error.message}\n`);
     process.exit(2);
   }

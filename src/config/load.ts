@@ -32,7 +32,8 @@ export interface LoadOptions {
  * what is stored or who may access it; otherwise reported and ignored.
  */
 const refusedKeys: Record<string, string> = {
-  auth: 'authentication is not implemented yet; refusing to start an open registry',
+  'auth.token': 'token authentication is not implemented yet; refusing to start without the access control it configures',
+  'auth.silly': 'the silly authenticator is not implemented (it is for development only); refusing to start an open registry',
   proxy: 'pull-through cache is not implemented yet',
   middleware: 'storage and registry middleware are not supported',
   'http.prefix': 'a URL prefix is not supported; put a reverse proxy in front instead',
@@ -124,6 +125,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     } catch (error) {
       throw new ConfigError(source, [`validation.manifests.urls: ${JSON.stringify(pattern)} is not a regular expression: ${(error as Error).message}`]);
     }
+  }
+  if (!config.auth?.htpasswd && (config.access.rules !== undefined || config.access.personalnamespace)) {
+    throw new ConfigError(source, ['access: access rules need an authenticator; configure auth.htpasswd']);
   }
   return { config, warnings, source };
 }

@@ -22,6 +22,22 @@ const duration = (fallback: string) =>
 
 const listenAddress = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT');
 
+const repositoryPattern = z
+  .string()
+  .min(1)
+  .refine((pattern) => pattern.split('/').every((c) => c !== '' && (c === '**' || !c.includes('**'))), {
+    message: 'a repository pattern is path components separated by /; * matches within one component, ** must be a whole component',
+  });
+
+const accessRule = z.strictObject({
+  repositories: z.array(repositoryPattern).min(1).describe('Repository patterns: `*` matches within one path component, `**` any number of components.'),
+  subjects: z
+    .array(z.string().regex(/^(?:anonymous|authenticated|(?:user|group):.+)$/, 'must be user:NAME, group:NAME, anonymous or authenticated'))
+    .min(1)
+    .describe('Who the rule is for: `user:NAME`, `group:NAME`, `anonymous`, `authenticated`.'),
+  actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).min(1).describe('What they may do: `pull`, `push`, `delete`, `*` (all).'),
+});
+
 export const configSchema = z.strictObject({
   version: z.union([z.string(), z.number()]).optional().describe('Accepted for compatibility with distribution; ignored.'),
   log: z
@@ -87,6 +103,27 @@ export const configSchema = z.strictObject({
             .prefault({}),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      htpasswd: z
+        .strictObject({
+          realm: z.string().min(1).default('berth').describe('Realm named in the `WWW-Authenticate: Basic` challenge.'),
+          path: z.string().min(1).describe('htpasswd file with bcrypt hashes (`htpasswd -B`); reread when it changes.'),
+        })
+        .optional()
+        .describe('Authenticate users from an htpasswd file with HTTP Basic.'),
+    })
+    .optional()
+    .describe('Authentication; when unset the registry is open to everyone (no access rules apply).'),
+  access: z
+    .strictObject({
+      rules: z
+        .array(accessRule)
+        .optional()
+        .describe('Access rules; an identity has the union of the actions of every rule that matches it and the repository. Unset: every authenticated user may pull and push everything, anonymous nothing.'),
+      personalnamespace: z.boolean().default(false).describe('Give every user all actions on `<user>/*`.'),
     })
     .prefault({}),
   limits: z

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AccessControl } from '../auth/index.ts';
 import type { Logger } from '../log/index.ts';
 import { isRegistryError, type Registry } from '../registry/index.ts';
+import { admit } from './access.ts';
 import { errorBody, sendError, sendRegistryError } from './errors.ts';
 import { deleteBlob, getBlob, headBlob, unsupportedMethod } from './handlers/blobs.ts';
-import type { HandlerContext } from './handlers/context.ts';
+import { queryOf, type HandlerContext } from './handlers/context.ts';
 import { getCatalog, getTags } from './handlers/listings.ts';
 import { deleteManifest, getManifest, getReferrers, putManifest } from './handlers/manifests.ts';
 import { deleteUpload, getUpload, patchUpload, putUpload, startUpload } from './handlers/uploads.ts';
@@ -18,6 +20,8 @@ export interface HttpOptions {
   headers: Record<string, string[]>;
   accessLog: boolean;
   tls?: { certificate: string; key: string } | undefined;
+  /** Authentication and access rules; undefined: an open registry. */
+  access?: AccessControl | undefined;
 }
 
 /** One access-log line per request (with its request id), none on arrival. */
@@ -113,13 +117,14 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
   // awaited on close, so an interrupted chunk is rolled back before the stores close and the
   // process exits.
   const handling = new Set<Promise<unknown>>();
+  const access = options.access;
   const dispatch = async (request: FastifyRequest, reply: FastifyReply) => {
     const url = request.raw.url ?? '';
     const pathEnd = url.indexOf('?');
     const path = pathEnd === -1 ? url : url.slice(0, pathEnd);
     const route = path === '/v2' ? ({ kind: 'base' } as const) : matchV2Route(path.slice('/v2/'.length));
     if (!route) return sendError(reply, 404, 'NAME_INVALID', 'no registry endpoint matches this path');
-    const work = routeRequest(context, route, request, reply);
+    const work = access ? admitAndRoute(access, context, route, request, reply) : routeRequest(context, route, request, reply);
     handling.add(work);
     try {
       return await work;
@@ -131,6 +136,12 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
   app.addHook('onClose', async () => {
     await Promise.allSettled(handling);
   });
+  if (access) {
+    // `Expect: 100-continue`: Node would invite the body at once; instead the request is
+    // routed without it and the 100 is sent only once access is granted (admitAndRoute), so a
+    // refused upload is answered before its body is sent.
+    app.server.on('checkContinue', (request, response) => app.server.emit('request', request, response));
+  }
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler: dispatch });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler: dispatch });
   app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
@@ -138,7 +149,26 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
   return app;
 }
 
-async function routeRequest(context: HandlerContext, route: V2Route, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+/** Checks access first; the catalog is narrowed to what the caller may pull, a mount to sources it may pull. */
+async function admitAndRoute(access: AccessControl, context: HandlerContext, route: V2Route, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const admission = await admit(access, route, request, reply);
+  if (!admission.allowed) return reply;
+  const { identity } = admission;
+  if (/^100-continue$/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
+  if (route.kind === 'catalog') return routeRequest(context, { ...route, visible: access.pullableRepositories(identity) }, request, reply);
+  if (route.kind === 'uploads') {
+    const from = queryOf(request).get('from');
+    if (from !== null) return routeRequest(context, { ...route, mountAllowed: access.allows(identity, from, ['pull']) }, request, reply);
+  }
+  return routeRequest(context, route, request, reply);
+}
+
+type GrantedRoute =
+  | V2Route
+  | { kind: 'catalog'; visible: ((repository: string) => boolean) | undefined }
+  | { kind: 'uploads'; name: string; mountAllowed: boolean };
+
+async function routeRequest(context: HandlerContext, route: GrantedRoute, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const method = request.method;
   switch (route.kind) {
     case 'base':

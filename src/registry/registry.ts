@@ -60,13 +60,32 @@ export class Registry {
     }
   }
 
-  async catalog(requested: number | undefined, last: string | undefined): Promise<ListPage> {
+  /**
+   * A page of repository names in lexical order. With `visible`, only names it accepts are
+   * listed (access rules): rows are read in batches until the page is full, so pages stay
+   * full and `last` keeps working.
+   */
+  async catalog(requested: number | undefined, last: string | undefined, visible?: (repository: string) => boolean): Promise<ListPage> {
     const limit = this.#pageSize(requested);
     if (last !== undefined && last !== '' && !isValidName(last)) {
       // An invalid `last` sorts somewhere; it is only a position, but keep it bounded.
       last = last.slice(0, 256);
     }
-    return paginate(limit, (n) => this.metadata.listRepositories({ after: last || undefined, limit: n }));
+    if (!visible) return paginate(limit, (n) => this.metadata.listRepositories({ after: last || undefined, limit: n }));
+    return paginate(limit, async (n) => {
+      const found: string[] = [];
+      let after = last || undefined;
+      const batch = Math.max(n, 500);
+      for (;;) {
+        const rows = await this.metadata.listRepositories({ after, limit: batch });
+        for (const name of rows) {
+          if (visible(name)) found.push(name);
+          if (found.length === n) return found;
+        }
+        if (rows.length < batch) return found;
+        after = rows[rows.length - 1];
+      }
+    });
   }
 
   async tags(repository: string, requested: number | undefined, last: string | undefined): Promise<ListPage> {

@@ -73,9 +73,13 @@ test('a CNCF distribution config.yml loads with the same meaning, and keys Berth
 });
 
 test('distribution keys that would change access or storage are refused, not ignored', async () => {
-  await withConfigFile(`${distributionConfig}\nauth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n`, (file) => {
+  await withConfigFile(`${distributionConfig}\nauth:\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    rootcertbundle: /etc/bundle.pem\n`, (file) => {
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
-    assert.ok(problems.some((p) => p.startsWith('auth:')), problems.join(' | '));
+    assert.ok(problems.some((p) => p.startsWith('auth.token:') && p.includes('not implemented yet')), problems.join(' | '));
+  });
+  await withConfigFile(`${distributionConfig}\nauth:\n  silly:\n    realm: r\n    service: s\n`, (file) => {
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    assert.ok(problems.some((p) => p.startsWith('auth.silly:')), problems.join(' | '));
   });
   await withConfigFile('storage:\n  s3:\n    bucket: b\n', (file) => {
     const problems = problemsOf(() => loadConfig({ file, env: {} }));

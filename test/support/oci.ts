@@ -18,14 +18,15 @@ export function makeBlob(content?: Uint8Array | string): Blob {
 }
 
 /** Monolithic upload: POST then PUT with the whole body. */
-export async function pushBlob(baseUrl: string, repository: string, blob: Blob): Promise<Response> {
-  const start = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+/** `headers` (e.g. Authorization) go with every request. */
+export async function pushBlob(baseUrl: string, repository: string, blob: Blob, headers: Record<string, string> = {}): Promise<Response> {
+  const start = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
   if (start.status !== 202) throw new Error(`POST upload answered ${start.status}: ${await start.text()}`);
   const location = new URL(start.headers.get('location')!, baseUrl);
   location.searchParams.set('digest', blob.digest);
   const put = await fetch(location, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream' },
+    headers: { ...headers, 'content-type': 'application/octet-stream' },
     body: new Uint8Array(blob.bytes),
   });
   if (put.status !== 201) throw new Error(`PUT upload answered ${put.status}: ${await put.text()}`);
@@ -58,14 +59,14 @@ export function makeImage(options: { layerCount?: number; layers?: Blob[]; media
   return { config, layers, manifest, digest: sha256(manifest), mediaType };
 }
 
-export async function putManifest(baseUrl: string, repository: string, reference: string, body: Uint8Array, mediaType: string): Promise<Response> {
-  return fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { "content-type": mediaType }, body: new Uint8Array(body) });
+export async function putManifest(baseUrl: string, repository: string, reference: string, body: Uint8Array, mediaType: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { ...headers, "content-type": mediaType }, body: new Uint8Array(body) });
 }
 
 /** Pushes every blob of the image and its manifest under `reference`. */
-export async function pushImage(baseUrl: string, repository: string, reference: string, image: Image): Promise<Response> {
-  for (const blob of [image.config, ...image.layers]) await pushBlob(baseUrl, repository, blob);
-  const response = await putManifest(baseUrl, repository, reference, image.manifest, image.mediaType);
+export async function pushImage(baseUrl: string, repository: string, reference: string, image: Image, headers: Record<string, string> = {}): Promise<Response> {
+  for (const blob of [image.config, ...image.layers]) await pushBlob(baseUrl, repository, blob, headers);
+  const response = await putManifest(baseUrl, repository, reference, image.manifest, image.mediaType, headers);
   if (response.status !== 201) throw new Error(`PUT manifest answered ${response.status}: ${await response.text()}`);
   return response;
 }

@@ -22,9 +22,10 @@ function nextLink(path: string, page: ListPage, n: number | undefined): string |
   return `<${path}?${query.toString()}>; rel="next"`;
 }
 
-export const getCatalog: Handler<object> = async ({ registry, baseUrl }, _route, request, reply) => {
+/** `visible`: only repositories the caller may pull are listed (undefined: all). */
+export const getCatalog: Handler<{ kind: 'catalog'; visible?: ((repository: string) => boolean) | undefined }> = async ({ registry, baseUrl }, route, request, reply) => {
   const { n, last } = pageRequest(request);
-  const page = await registry.catalog(n, last);
+  const page = await registry.catalog(n, last, route.visible);
   const link = nextLink(`${baseUrl}/v2/_catalog`, page, n);
   if (link) reply.header('link', link);
   return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ repositories: page.items }));

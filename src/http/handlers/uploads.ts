@@ -4,7 +4,8 @@ import { RegistryError } from '../../registry/index.ts';
 import { parseContentRange } from '../range.ts';
 import { contentLengthOf, hasBody, queryOf, v2Path, type Handler, type HandlerContext } from './context.ts';
 
-type UploadsRoute = { name: string };
+/** `mountAllowed: false` when the caller may not pull the mount source: the mount is not tried. */
+type UploadsRoute = { name: string; mountAllowed?: boolean | undefined };
 type UploadRoute = { name: string; id: string };
 
 function uploadLocation(context: HandlerContext, name: string, id: string): string {
@@ -57,7 +58,7 @@ export const startUpload: Handler<UploadsRoute> = async (context, route, request
   const from = query.get('from');
   const digest = query.get('digest');
   // A mount that cannot be made, malformed arguments included, falls back to an upload session (spec).
-  if (mount !== null && from !== null && isValidName(from) && tryParseDigest(mount)) {
+  if (mount !== null && from !== null && route.mountAllowed !== false && isValidName(from) && tryParseDigest(mount)) {
     const mounted = await registry.blobs.mount(route.name, mount, from);
     if (mounted) {
       return reply

@@ -1,0 +1,58 @@
+/** What a caller may do with a repository. `*` in configuration stands for all three. */
+export type Action = 'pull' | 'push' | 'delete';
+
+export const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
+
+/** Who a request comes from, once an authenticator has accepted its credentials. */
+export interface Identity {
+  /** The account name (`user:NAME` in access rules). */
+  readonly name: string;
+  /** Groups the account belongs to (`group:NAME` in access rules); htpasswd users have none. */
+  readonly groups: readonly string[];
+  /** Which authenticator accepted the credentials (for logs), e.g. `htpasswd`. */
+  readonly source: string;
+}
+
+/**
+ * Credentials as a request presents them, already taken out of their transport. Token
+ * authenticators (bearer) will add a variant here.
+ */
+export type Credentials = { readonly kind: 'basic'; readonly username: string; readonly password: string };
+
+/**
+ * Checks credentials. Answers the identity they prove, or undefined when they prove nothing
+ * (unknown user, wrong password, a kind of credentials this authenticator does not handle).
+ */
+export interface Authenticator {
+  readonly name: string;
+  authenticate(credentials: Credentials): Promise<Identity | undefined>;
+  close?(): void;
+}
+
+/** Answers which actions an identity (undefined: anonymous) has on a repository. */
+export interface AccessPolicy {
+  actionsOn(identity: Identity | undefined, repository: string): ReadonlySet<Action>;
+  /**
+   * A test for the repositories the identity may pull, or undefined when it may pull every
+   * repository (so listings need no filtering).
+   */
+  pullableRepositories(identity: Identity | undefined): ((repository: string) => boolean) | undefined;
+}
+
+/** What a request needs: actions on repositories (a Docker token `scope` has the same shape). */
+export interface RepositoryScope {
+  readonly repository: string;
+  readonly actions: readonly Action[];
+}
+
+/** How a client is told to authenticate (the HTTP layer writes it as `WWW-Authenticate`). */
+export type Challenge = { readonly scheme: 'Basic'; readonly realm: string };
+
+/**
+ * The outcome for one request: allowed, unauthenticated (401 with a challenge: no or wrong
+ * credentials) or denied (403: authenticated but without the right).
+ */
+export type Decision =
+  | { readonly outcome: 'allow'; readonly identity: Identity | undefined }
+  | { readonly outcome: 'unauthenticated'; readonly reason: string }
+  | { readonly outcome: 'denied'; readonly identity: Identity; readonly reason: string };
