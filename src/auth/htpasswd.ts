@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt';
 import type { Authenticator, Credentials, Identity } from './types.ts';
@@ -87,6 +88,48 @@ export interface HtpasswdOptions {
   log?: AuthLog | undefined;
   /** How long after a check the file is checked again for changes; default 1 s. */
   recheckMs?: number;
+  /** How long a verified password is remembered; default 5 minutes, 0 turns it off. */
+  rememberMs?: number;
+  /** Checks a password against a bcrypt hash; replaceable so tests can count the calls. */
+  verify?: (password: string, hash: string) => Promise<boolean>;
+}
+
+/**
+ * Successful logins, remembered so that a client sending Basic credentials on every request
+ * (docker and podman in htpasswd mode: a pull is dozens of requests) pays bcrypt (~50 ms of
+ * CPU) once, not on each. Keys are an HMAC, under a key that lives only in this process,
+ * of the user, the password and the stored hash: nothing reversible is kept, and a changed
+ * or removed hash simply misses. Failures are never remembered, so guessing stays slow.
+ */
+class RememberedLogins {
+  readonly #key = randomBytes(32);
+  readonly #entries = new Map<string, number>();
+  readonly #ttlMs: number;
+  static readonly maxEntries = 10_000;
+
+  constructor(ttlMs: number) {
+    this.#ttlMs = ttlMs;
+  }
+
+  #keyOf(username: string, password: string, hash: string): string {
+    return createHmac('sha256', this.#key).update(username).update('\0').update(password).update('\0').update(hash).digest('base64');
+  }
+
+  has(username: string, password: string, hash: string): boolean {
+    if (this.#ttlMs <= 0) return false;
+    const key = this.#keyOf(username, password, hash);
+    const expiresAt = this.#entries.get(key);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > Date.now()) return true;
+    this.#entries.delete(key);
+    return false;
+  }
+
+  add(username: string, password: string, hash: string): void {
+    if (this.#ttlMs <= 0) return;
+    if (this.#entries.size >= RememberedLogins.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(this.#keyOf(username, password, hash), Date.now() + this.#ttlMs);
+  }
 }
 
 /**
@@ -99,6 +142,8 @@ export class HtpasswdAuthenticator implements Authenticator {
   readonly path: string;
   readonly #log: AuthLog | undefined;
   readonly #recheckMs: number;
+  readonly #verify: (password: string, hash: string) => Promise<boolean>;
+  readonly #remembered: RememberedLogins;
   #loaded: Loaded;
   #nextCheck = 0;
   #checking: Promise<void> | undefined;
@@ -107,6 +152,8 @@ export class HtpasswdAuthenticator implements Authenticator {
     this.path = options.path;
     this.#log = options.log;
     this.#recheckMs = options.recheckMs ?? 1000;
+    this.#verify = options.verify ?? bcryptVerify;
+    this.#remembered = new RememberedLogins(options.rememberMs ?? 5 * 60_000);
     this.#loaded = loaded;
     this.#nextCheck = Date.now() + this.#recheckMs;
   }
@@ -126,9 +173,13 @@ export class HtpasswdAuthenticator implements Authenticator {
     await this.#refresh();
     const { users, dummy } = this.#loaded;
     const stored = users.get(credentials.username);
+    const identity = { name: credentials.username, groups: [], source: this.name };
+    if (stored !== undefined && this.#remembered.has(credentials.username, credentials.password, stored)) return identity;
     // Unknown users get the same bcrypt work as known ones, so timing does not tell them apart.
-    const valid = await bcryptVerify(credentials.password, stored ?? dummy);
-    return valid && stored !== undefined ? { name: credentials.username, groups: [], source: this.name } : undefined;
+    const valid = await this.#verify(credentials.password, stored ?? dummy);
+    if (!valid || stored === undefined) return undefined;
+    this.#remembered.add(credentials.username, credentials.password, stored);
+    return identity;
   }
 
   /** Rereads the file if it changed since the last look (at most once per recheck interval). */

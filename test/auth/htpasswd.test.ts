@@ -101,6 +101,43 @@ describe('htpasswd authenticator', () => {
     assert.ok(unknown > known * 0.5, `unknown users took ${unknown.toFixed(1)} ms, known ${known.toFixed(1)} ms`);
   });
 
+  test('a verified password is remembered: repeated requests of one login cost one bcrypt check', async () => {
+    await writeHtpasswd(file, { alice: 'a-secret' });
+    let checks = 0;
+    const verify = async (password: string, stored: string) => {
+      checks++;
+      return (await import('@node-rs/bcrypt')).verify(password, stored);
+    };
+    const authenticator = await HtpasswdAuthenticator.open({ path: file, verify, recheckMs: 0 });
+    for (let i = 0; i < 5; i++) assert.ok(await authenticator.authenticate(basic('alice', 'a-secret')));
+    assert.equal(checks, 1, 'one bcrypt check for five requests');
+    for (let i = 0; i < 3; i++) assert.equal(await authenticator.authenticate(basic('alice', 'wrong')), undefined);
+    assert.equal(checks, 4, 'failures are never remembered');
+  });
+
+  test('a remembered login ends when the password changes or the user is removed', async () => {
+    await writeHtpasswd(file, { alice: 'a-secret', bob: 'b-secret' });
+    const authenticator = await HtpasswdAuthenticator.open({ path: file, recheckMs: 0 });
+    assert.ok(await authenticator.authenticate(basic('alice', 'a-secret')));
+    assert.ok(await authenticator.authenticate(basic('bob', 'b-secret')));
+    await writeHtpasswd(file, { alice: 'new-secret' });
+    assert.equal(await authenticator.authenticate(basic('alice', 'a-secret')), undefined, 'the old password no longer works');
+    assert.ok(await authenticator.authenticate(basic('alice', 'new-secret')));
+    assert.equal(await authenticator.authenticate(basic('bob', 'b-secret')), undefined, 'a removed user is refused');
+  });
+
+  test('remembering can be turned off', async () => {
+    await writeHtpasswd(file, { alice: 'a-secret' });
+    let checks = 0;
+    const verify = async (password: string, stored: string) => {
+      checks++;
+      return (await import('@node-rs/bcrypt')).verify(password, stored);
+    };
+    const authenticator = await HtpasswdAuthenticator.open({ path: file, verify, rememberMs: 0 });
+    for (let i = 0; i < 3; i++) assert.ok(await authenticator.authenticate(basic('alice', 'a-secret')));
+    assert.equal(checks, 3);
+  });
+
   test('a file that cannot be used stops the start', async () => {
     await writeFile(file, 'alice:$apr1$Vd8ZD6Q7$cDPbXNtgdkyIz0m9y6Rw01\n');
     await assert.rejects(HtpasswdAuthenticator.open({ path: file }), (error: HtpasswdError) => /line 1 \(user "alice"\)/.test(error.message));
