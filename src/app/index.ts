@@ -1,2 +1,2 @@
 export { serve, splitAddress, type RunningServer } from './serve.ts';
-export { openRegistry } from './open-registry.ts';
+export { openRegistry, openMetadataStore } from './open-registry.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { BerthConfig } from '../config/index.ts';
-import { openSqliteStore } from '../metadata/index.ts';
+import { openSqliteStore, type SqlMetadataStore } from '../metadata/index.ts';
 import { Registry } from '../registry/index.ts';
 import { FilesystemDriver } from '../storage/index.ts';
 
@@ -8,10 +8,7 @@ import { FilesystemDriver } from '../storage/index.ts';
 export async function openRegistry(config: BerthConfig): Promise<Registry> {
   const root = config.storage.filesystem.rootdirectory;
   const storage = new FilesystemDriver({ root, fsync: config.storage.fsync });
-  const metadata = await openSqliteStore({
-    path: config.database.sqlite.path ?? path.join(root, 'berth.db'),
-    fsync: config.storage.fsync,
-  });
+  const metadata = await openMetadataStore(config);
   return new Registry({
     storage,
     metadata,
@@ -24,5 +21,13 @@ export async function openRegistry(config: BerthConfig): Promise<Registry> {
       deny: config.validation.manifests.urls.deny.map((p) => new RegExp(p)),
     },
     manifestCacheBytes: config.cache.manifestbytes,
+  });
+}
+
+/** The metadata store alone, as configured (for commands that need no blob storage). */
+export function openMetadataStore(config: BerthConfig): Promise<SqlMetadataStore> {
+  return openSqliteStore({
+    path: config.database.sqlite.path ?? path.join(config.storage.filesystem.rootdirectory, 'berth.db'),
+    fsync: config.storage.fsync,
   });
 }

@@ -21,9 +21,16 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   const { config } = loaded;
   const logger = createLogger(config.log.level, logDestination);
   for (const warning of loaded.warnings) logger.warn({ source: loaded.source }, warning);
-  // Before the stores open: a broken htpasswd file stops the start, never an open registry.
-  const access = await createAccessControl(config, logger);
   const registry = await openRegistry(config);
+  // Before anything listens: a broken htpasswd file stops the start, never an open registry.
+  // Robot tokens live in the metadata store, so they work alongside the configured users.
+  let access;
+  try {
+    access = await createAccessControl(config, logger, { robotTokens: registry.metadata, refreshTokens: registry.metadata });
+  } catch (error) {
+    await registry.close();
+    throw error;
+  }
   const http = await createHttpServer({
     access,
     registry,

@@ -1,3 +1,5 @@
+import { grantedActions as tokenGrantedActions, grantsCatalog } from './scope.ts';
+import type { TokenVerifier } from './external-tokens.ts';
 import type { AccessPolicy, Action, Authenticator, Challenge, Credentials, Decision, Identity, RepositoryScope } from './types.ts';
 
 export interface AccessControlOptions {
@@ -5,6 +7,8 @@ export interface AccessControlOptions {
   authenticators: readonly Authenticator[];
   policy: AccessPolicy;
   challenge: Challenge;
+  /** Token mode: /v2 requests need a bearer token this verifies (see decideBearer). */
+  tokens?: TokenVerifier | undefined;
 }
 
 /**
@@ -13,6 +17,8 @@ export interface AccessControlOptions {
  */
 export class AccessControl {
   readonly challenge: Challenge;
+  /** Berth's token service or an external issuer's verifier when /v2 requests need bearer tokens; undefined with Basic. */
+  readonly tokens: TokenVerifier | undefined;
   readonly #authenticators: readonly Authenticator[];
   readonly #policy: AccessPolicy;
 
@@ -20,6 +26,7 @@ export class AccessControl {
     this.#authenticators = options.authenticators;
     this.#policy = options.policy;
     this.challenge = options.challenge;
+    this.tokens = options.tokens;
   }
 
   /** The identity the credentials prove; undefined when they prove none (wrong, unknown). */
@@ -31,18 +38,31 @@ export class AccessControl {
     return undefined;
   }
 
+  /** Whether the authenticator that accepted the identity still knows it (false when it is gone). */
+  async stillExists(identity: Identity): Promise<boolean> {
+    const authenticator = this.#authenticators.find((each) => each.name === identity.source);
+    if (!authenticator) return false;
+    return authenticator.exists ? authenticator.exists(identity.name) : true;
+  }
+
+  /** The identity's own grants when it carries them (robot tokens), else what the policy gives. */
   actionsOn(identity: Identity | undefined, repository: string): ReadonlySet<Action> {
+    if (identity?.grants) return grantedActions(identity.grants, repository);
     return this.#policy.actionsOn(identity, repository);
   }
 
   /** True when the identity (or anonymous) has every one of `actions` on `repository`. */
   allows(identity: Identity | undefined, repository: string, actions: readonly Action[]): boolean {
-    const granted = this.#policy.actionsOn(identity, repository);
+    const granted = this.actionsOn(identity, repository);
     return actions.every((action) => granted.has(action));
   }
 
-  /** See AccessPolicy.pullableRepositories. */
+  /** See AccessPolicy.pullableRepositories; an identity with grants may pull only what they name. */
   pullableRepositories(identity: Identity | undefined): ((repository: string) => boolean) | undefined {
+    if (identity?.grants) {
+      const grants = identity.grants;
+      return (repository) => grantedActions(grants, repository).has('pull');
+    }
     return this.#policy.pullableRepositories(identity);
   }
 
@@ -50,7 +70,9 @@ export class AccessControl {
    * Judges a request. `credentials` undefined: anonymous; null: credentials were presented
    * but could not be read. `requireIdentity` asks for any authenticated caller (`GET /v2/`).
    */
-  async decide(credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], requireIdentity = false): Promise<Decision> {
+  async decide(credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], requireIdentity = false, catalog = false): Promise<Decision> {
+    if (this.tokens) return this.#decideBearer(this.tokens, credentials, scopes, catalog);
+    if (credentials?.kind === 'bearer') return { outcome: 'unauthenticated', reason: 'bearer tokens are not accepted: the token service is not enabled' };
     if (credentials === null) return { outcome: 'unauthenticated', reason: 'the Authorization header cannot be read' };
     let identity: Identity | undefined;
     if (credentials !== undefined) {
@@ -67,7 +89,40 @@ export class AccessControl {
     return { outcome: 'allow', identity };
   }
 
+  /**
+   * Token mode: every request needs a valid token, and the token's `access` claim alone says
+   * what it may do (the rules were applied when it was issued). Too little access is a 401
+   * `insufficient_scope`, so clients fetch a wider token; `catalog` needs `registry:catalog:*`.
+   */
+  async #decideBearer(tokens: TokenVerifier, credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], catalog: boolean): Promise<Decision> {
+    if (credentials?.kind !== 'bearer') return { outcome: 'unauthenticated', reason: 'a bearer token from the token service is required' };
+    const verified = await tokens.verify(credentials.token);
+    if ('problem' in verified) return { outcome: 'unauthenticated', reason: verified.problem, error: 'invalid_token' };
+    const { subject, grants } = verified;
+    for (const scope of scopes) {
+      const granted = tokenGrantedActions(grants, scope.repository);
+      if (!scope.actions.every((action) => granted.has(action))) {
+        return { outcome: 'unauthenticated', reason: `the token does not grant ${scope.actions.join(' and ')} on ${scope.repository}`, error: 'insufficient_scope' };
+      }
+    }
+    if (catalog && !grantsCatalog(grants)) return { outcome: 'unauthenticated', reason: 'the token does not grant the catalog', error: 'insufficient_scope' };
+    if (subject === undefined) return { outcome: 'allow', identity: undefined };
+    // The catalog is filtered by the rules for the token's subject; everything else is judged
+    // by the token's grants alone (mount sources included).
+    const repositoryGrants: RepositoryScope[] = [];
+    for (const grant of grants) if (grant.type === 'repository') repositoryGrants.push({ repository: grant.name, actions: grant.actions });
+    const identity: Identity = catalog ? { name: subject, groups: [], source: 'token' } : { name: subject, groups: [], source: 'token', grants: repositoryGrants };
+    return { outcome: 'allow', identity };
+  }
+
   close(): void {
     for (const authenticator of this.#authenticators) authenticator.close?.();
   }
+}
+
+/** The actions grants give on a repository: the union of the grants that name it exactly. */
+function grantedActions(grants: readonly RepositoryScope[], repository: string): ReadonlySet<Action> {
+  const actions = new Set<Action>();
+  for (const grant of grants) if (grant.repository === repository) for (const action of grant.actions) actions.add(action);
+  return actions;
 }

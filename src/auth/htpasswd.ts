@@ -182,6 +182,11 @@ export class HtpasswdAuthenticator implements Authenticator {
     return identity;
   }
 
+  async exists(name: string): Promise<boolean> {
+    await this.#refresh();
+    return this.#loaded.users.has(name);
+  }
+
   /** Rereads the file if it changed since the last look (at most once per recheck interval). */
   async #refresh(): Promise<void> {
     if (Date.now() < this.#nextCheck) return;

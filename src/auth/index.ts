@@ -4,4 +4,24 @@ export { AccessControl, type AccessControlOptions } from './access.ts';
 export { HtpasswdAuthenticator, HtpasswdError, parseHtpasswd, type HtpasswdOptions, type AuthLog } from './htpasswd.ts';
 export { RuleAccessPolicy, DEFAULT_RULES, subjectProblem, actionProblem, type AccessRule } from './rules.ts';
 export { compileRepositoryPattern, repositoryPatternProblem, type RepositoryMatcher } from './patterns.ts';
-export { createAccessControl, type AuthSettings } from './setup.ts';
+export { createAccessControl, type AuthSettings, type AccessControlSources } from './setup.ts';
+export {
+  RobotTokenAuthenticator,
+  RobotTokenError,
+  generateRobotToken,
+  hashRobotToken,
+  robotTokenId,
+  robotTokenNameProblem,
+  parseRobotScope,
+  parseRobotScopes,
+  formatRobotScope,
+  ROBOT_TOKEN_PREFIX,
+  type RobotTokenStore,
+  type StoredRobotToken,
+  type NewRobotToken,
+} from './robot-tokens.ts';
+export { parseScope, parseScopes, formatScope, scopesOfClaim, CATALOG_SCOPE, type TokenScope, type AccessClaim } from './scope.ts';
+export { TokenService, grantScopes, MemoryRefreshTokenStore, MAX_TOKEN_LENGTH, type VerifiedToken, type IssuedToken, type RefreshTokenStore, type StoredRefreshToken } from './tokens.ts';
+export { libtrustKeyId, readSigningKey, loadOrCreateSigningKey, type SigningKey } from './keys.ts';
+export { createTokenService, AuthSetupError, GENERATED_KEY_FILE, type TokenServiceSettings } from './token-setup.ts';
+export { ExternalTokenVerifier, createExternalTokenVerifier, keyOfChain, algorithmsFor, parseCertificateBundle, type TokenVerifier, type ExternalTokenSettings } from './external-tokens.ts';

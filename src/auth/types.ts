@@ -11,13 +11,20 @@ export interface Identity {
   readonly groups: readonly string[];
   /** Which authenticator accepted the credentials (for logs), e.g. `htpasswd`. */
   readonly source: string;
+  /**
+   * When present, exactly what this identity may do (a robot token's scopes): access rules
+   * are not consulted for it and cannot widen it. Absent: the AccessPolicy decides.
+   */
+  readonly grants?: readonly RepositoryScope[];
 }
 
 /**
- * Credentials as a request presents them, already taken out of their transport. Token
- * authenticators (bearer) will add a variant here.
+ * Credentials as a request presents them, already taken out of their transport: HTTP Basic,
+ * or a bearer token from the token service (judged by AccessControl itself, from its claims).
  */
-export type Credentials = { readonly kind: 'basic'; readonly username: string; readonly password: string };
+export type Credentials =
+  | { readonly kind: 'basic'; readonly username: string; readonly password: string }
+  | { readonly kind: 'bearer'; readonly token: string };
 
 /**
  * Checks credentials. Answers the identity they prove, or undefined when they prove nothing
@@ -26,6 +33,8 @@ export type Credentials = { readonly kind: 'basic'; readonly username: string; r
 export interface Authenticator {
   readonly name: string;
   authenticate(credentials: Credentials): Promise<Identity | undefined>;
+  /** Whether an account it once accepted still exists (refresh tokens check it); absent: assumed. */
+  exists?(name: string): Promise<boolean>;
   close?(): void;
 }
 
@@ -46,7 +55,10 @@ export interface RepositoryScope {
 }
 
 /** How a client is told to authenticate (the HTTP layer writes it as `WWW-Authenticate`). */
-export type Challenge = { readonly scheme: 'Basic'; readonly realm: string };
+export type Challenge =
+  | { readonly scheme: 'Basic'; readonly realm: string }
+  /** Token mode; `realm` undefined: the token endpoint of the URL the request came to. */
+  | { readonly scheme: 'Bearer'; readonly realm: string | undefined; readonly service: string };
 
 /**
  * The outcome for one request: allowed, unauthenticated (401 with a challenge: no or wrong
@@ -54,5 +66,10 @@ export type Challenge = { readonly scheme: 'Basic'; readonly realm: string };
  */
 export type Decision =
   | { readonly outcome: 'allow'; readonly identity: Identity | undefined }
-  | { readonly outcome: 'unauthenticated'; readonly reason: string }
+  | {
+      readonly outcome: 'unauthenticated';
+      readonly reason: string;
+      /** With bearer tokens: the presented token is bad, or grants too little (RFC 6750). */
+      readonly error?: 'invalid_token' | 'insufficient_scope';
+    }
   | { readonly outcome: 'denied'; readonly identity: Identity; readonly reason: string };

@@ -1,10 +1,11 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { serve } from '../app/index.ts';
-import { HtpasswdError, parseHtpasswd } from '../auth/index.ts';
+import { AuthSetupError, HtpasswdError, createExternalTokenVerifier, parseHtpasswd, readSigningKey } from '../auth/index.ts';
 import { openRegistry } from '../app/index.ts';
 import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions } from '../config/index.ts';
 import { fsck } from '../lifecycle/index.ts';
+import { registerTokenCommands } from './tokens.ts';
 
 const program = new Command();
 program.name('berth').description('Berth: a self-hosted OCI container image registry').version('0.1.0');
@@ -44,10 +45,11 @@ configCommand
   .description('validate a configuration file and print the effective configuration')
   .addOption(configOption())
   .option('-q, --quiet', 'print nothing when the configuration is valid')
-  .action((options: { config?: string; quiet?: boolean }) => {
+  .action(async (options: { config?: string; quiet?: boolean }) => {
     const loaded = load(options);
     const htpasswd = loaded.config.auth?.htpasswd?.path;
     if (htpasswd) checkHtpasswd(htpasswd);
+    await checkTokenKeys(loaded.config.auth);
     for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
     if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
     process.stderr.write(`configuration ${loaded.source} is valid\n`);
@@ -63,6 +65,16 @@ function checkHtpasswd(file: string): void {
   }
   const users = parseHtpasswd(text, file);
   process.stderr.write(`htpasswd file ${file}: ${users.size} user(s)\n`);
+}
+
+/** Token keys, bundles and key sets must be usable too (a JWKS URL is fetched only when serving). */
+async function checkTokenKeys(auth: { tokenservice?: { enabled: boolean; key?: string | undefined } | undefined; token?: Parameters<typeof createExternalTokenVerifier>[0] | undefined } | undefined): Promise<void> {
+  try {
+    if (auth?.tokenservice?.enabled && auth.tokenservice.key) await readSigningKey(auth.tokenservice.key);
+    if (auth?.token) await createExternalTokenVerifier(auth.token);
+  } catch (error) {
+    throw new AuthSetupError((error as Error).message);
+  }
 }
 
 configCommand
@@ -98,10 +110,12 @@ program
     }
   });
 
+registerTokenCommands(program, load, configOption);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof HtpasswdError) {
+  if (error instanceof ConfigError || error instanceof HtpasswdError || error instanceof AuthSetupError) {
     process.stderr.write(`berth: ${error.message}\n`);
     process.exit(2);
   }

@@ -32,7 +32,6 @@ export interface LoadOptions {
  * what is stored or who may access it; otherwise reported and ignored.
  */
 const refusedKeys: Record<string, string> = {
-  'auth.token': 'token authentication is not implemented yet; refusing to start without the access control it configures',
   'auth.silly': 'the silly authenticator is not implemented (it is for development only); refusing to start an open registry',
   proxy: 'pull-through cache is not implemented yet',
   middleware: 'storage and registry middleware are not supported',
@@ -126,8 +125,14 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       throw new ConfigError(source, [`validation.manifests.urls: ${JSON.stringify(pattern)} is not a regular expression: ${(error as Error).message}`]);
     }
   }
-  if (!config.auth?.htpasswd && (config.access.rules !== undefined || config.access.personalnamespace)) {
+  if (config.auth?.token && (config.auth.htpasswd || config.auth.tokenservice?.enabled)) {
+    throw new ConfigError(source, ['auth.token: an external token issuer cannot be combined with auth.htpasswd or auth.tokenservice; choose one']);
+  }
+  if (!config.auth?.htpasswd && !config.auth?.token && (config.access.rules !== undefined || config.access.personalnamespace)) {
     throw new ConfigError(source, ['access: access rules need an authenticator; configure auth.htpasswd']);
+  }
+  if (!config.auth?.htpasswd && config.auth?.tokenservice?.enabled) {
+    throw new ConfigError(source, ['auth.tokenservice: the token service needs an authenticator for users to log in with; configure auth.htpasswd']);
   }
   return { config, warnings, source };
 }

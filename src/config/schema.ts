@@ -114,6 +114,43 @@ export const configSchema = z.strictObject({
         })
         .optional()
         .describe('Authenticate users from an htpasswd file with HTTP Basic.'),
+      tokenservice: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Serve `/auth/token` and require `Authorization: Bearer` tokens from it on /v2.'),
+          realm: z.url().optional().describe('Token endpoint URL named in the Bearer challenge; default `<http.host>/auth/token`, or the URL the request came to.'),
+          issuer: z.string().min(1).default('berth').describe('`iss` of the tokens issued, checked on tokens presented.'),
+          service: z.string().min(1).default('berth').describe('Service name in the challenge and `aud` of the tokens.'),
+          expiry: duration('5m').describe('Lifetime of an access token.'),
+          refreshexpiry: duration('30d').describe('Lifetime of a refresh token (`offline_token=true`, OAuth2 `access_type=offline`).'),
+          key: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('PEM private key (EC P-256: ES256, or RSA: RS256) that signs tokens; default: one generated into `<rootdirectory>/token-signing-key.pem` (mode 0600).'),
+        })
+        .optional()
+        .describe('Berth\'s own Docker token service: users log in to it with the authenticators above and get short-lived tokens granting what the access rules allow.'),
+      token: z
+        .strictObject({
+          realm: z.url().describe('Token endpoint of the external issuer, named in the Bearer challenge.'),
+          service: z.string().min(1).describe('Service name in the challenge; tokens must carry it as `aud`.'),
+          issuer: z.string().min(1).describe('Tokens must carry it as `iss`.'),
+          rootcertbundle: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('PEM certificates: a token is accepted when its `kid` is the libtrust fingerprint of one of their keys, or its `x5c` chain leads to one of them.'),
+          jwks: z.string().min(1).optional().describe('JSON Web Key Set file, or an `https://` URL fetched and cached; keys are found by `kid`.'),
+          signingalgorithms: z.array(z.string()).optional().describe('Accept only these JWS algorithms (each must also fit its key: ES256 for P-256, RS256/384/512 for RSA, …).'),
+          autoredirect: z
+            .boolean()
+            .optional()
+            .refine((value) => value !== true, 'autoredirect is not implemented; give realm as the full URL')
+            .describe('Accepted for compatibility with distribution; must be false.'),
+        })
+        .optional()
+        .refine((token) => !token || token.rootcertbundle !== undefined || token.jwks !== undefined, 'give rootcertbundle or jwks: the keys that sign the tokens')
+        .describe('Verify bearer tokens of an external issuer (GitLab, a distribution token server), as distribution\'s `auth.token` does; exclusive with `htpasswd` and `tokenservice`.'),
     })
     .optional()
     .describe('Authentication; when unset the registry is open to everyone (no access rules apply).'),

@@ -8,6 +8,8 @@ export interface RequiredAccess {
   scopes: RepositoryScope[];
   /** `GET /v2/`: any authenticated caller, as `docker login` expects. */
   requireIdentity: boolean;
+  /** The catalog: with bearer tokens it needs the `registry:catalog:*` scope. */
+  catalog?: boolean;
 }
 
 const PULL: readonly Action[] = ['pull'];
@@ -30,7 +32,7 @@ export function requiredAccess(route: V2Route, method: string): RequiredAccess {
     case 'base':
       return { scopes: [], requireIdentity: true };
     case 'catalog':
-      return { scopes: [], requireIdentity: false };
+      return { scopes: [], requireIdentity: false, catalog: true };
     case 'tags':
     case 'referrers':
       return scope(route.name, read ? PULL : undefined);
@@ -47,13 +49,19 @@ export function requiredAccess(route: V2Route, method: string): RequiredAccess {
   }
 }
 
+/** Longest `Authorization` header read; longer ones are refused unread. */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
+
 /**
- * Reads `Authorization`: undefined when absent, null when present but unreadable (or a
- * scheme no authenticator takes yet). Never logged.
+ * Reads `Authorization`: undefined when absent, null when present but unreadable, oversized
+ * or of an unknown scheme. Never logged.
  */
 export function credentialsOf(request: FastifyRequest): Credentials | undefined | null {
   const header = request.headers.authorization;
   if (header === undefined || header === '') return undefined;
+  if (header.length > MAX_AUTHORIZATION_LENGTH) return null;
+  const bearer = /^Bearer[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i.exec(header);
+  if (bearer) return { kind: 'bearer', token: bearer[1]! };
   const match = /^Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(header);
   if (!match) return null;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
@@ -65,8 +73,34 @@ export function credentialsOf(request: FastifyRequest): Credentials | undefined 
   return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-export function challengeHeader(challenge: Challenge): string {
-  return `${challenge.scheme} realm="${challenge.realm.replace(/["\\]/g, '\\$&')}"`;
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/**
+ * The token endpoint of the URL a request came to (when no realm is configured); relative
+ * when the request names no usable host.
+ */
+export function tokenRealmOf(request: FastifyRequest): string {
+  const host = request.headers.host;
+  if (!host || !/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(host)) return '/auth/token';
+  return `${request.protocol}://${host}/auth/token`;
+}
+
+/**
+ * `WWW-Authenticate` for a challenge. Bearer challenges name the service and exactly the
+ * scope the request needs (none for `GET /v2/`), and the RFC 6750 error when a token was
+ * presented and refused.
+ */
+export function challengeHeader(challenge: Challenge, request?: FastifyRequest, required?: RequiredAccess, error?: string): string {
+  if (challenge.scheme === 'Basic') return `Basic realm=${quoted(challenge.realm)}`;
+  const realm = challenge.realm ?? (request ? tokenRealmOf(request) : '/auth/token');
+  const parts = [`realm=${quoted(realm)}`, `service=${quoted(challenge.service)}`];
+  const scopes = (required?.scopes ?? []).map((scope) => `repository:${scope.repository}:${scope.actions.join(',')}`);
+  if (required?.catalog) scopes.push('registry:catalog:*');
+  if (scopes.length > 0) parts.push(`scope=${quoted(scopes.join(' '))}`);
+  if (error) parts.push(`error=${quoted(error)}`);
+  return `Bearer ${parts.join(',')}`;
 }
 
 export type Admission = { allowed: true; identity: Identity | undefined } | { allowed: false };
@@ -74,12 +108,12 @@ export type Admission = { allowed: true; identity: Identity | undefined } | { al
 /** Decides whether the request may reach its handler; answers 401 or 403 itself when not. */
 export async function admit(access: AccessControl, route: V2Route, request: FastifyRequest, reply: FastifyReply): Promise<Admission> {
   const required = requiredAccess(route, request.method);
-  const decision = await access.decide(credentialsOf(request), required.scopes, required.requireIdentity);
+  const decision = await access.decide(credentialsOf(request), required.scopes, required.requireIdentity, required.catalog);
   switch (decision.outcome) {
     case 'allow':
       return { allowed: true, identity: decision.identity };
     case 'unauthenticated':
-      reply.header('www-authenticate', challengeHeader(access.challenge));
+      reply.header('www-authenticate', challengeHeader(access.challenge, request, required, decision.error));
       sendError(reply, 401, 'UNAUTHORIZED', decision.reason, required.scopes.length > 0 ? { scopes: required.scopes } : undefined);
       return { allowed: false };
     case 'denied':

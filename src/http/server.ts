@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { AccessControl } from '../auth/index.ts';
+import { TokenService, type AccessControl } from '../auth/index.ts';
 import type { Logger } from '../log/index.ts';
 import { isRegistryError, type Registry } from '../registry/index.ts';
 import { admit } from './access.ts';
@@ -12,6 +12,7 @@ import { getCatalog, getTags } from './handlers/listings.ts';
 import { deleteManifest, getManifest, getReferrers, putManifest } from './handlers/manifests.ts';
 import { deleteUpload, getUpload, patchUpload, putUpload, startUpload } from './handlers/uploads.ts';
 import { matchV2Route, type V2Route } from './routes.ts';
+import { registerTokenEndpoint } from './token-endpoint.ts';
 
 export interface HttpOptions {
   registry: Registry;
@@ -145,6 +146,7 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler: dispatch });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler: dispatch });
   app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
+  if (access?.tokens instanceof TokenService) registerTokenEndpoint(app, access, access.tokens);
 
   return app;
 }

@@ -81,6 +81,44 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('uploads_updated').on('uploads').column('updated_at').execute();
       },
     },
+    '0002_robot_tokens': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('robot_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', text, (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        // One token per name among those not revoked, so `berth token revoke NAME` is unambiguous.
+        await db.schema
+          .createIndex('robot_tokens_active_name')
+          .on('robot_tokens')
+          .column('name')
+          .unique()
+          .where(sql.ref('revoked_at'), 'is', null)
+          .execute();
+      },
+    },
+    '0003_refresh_tokens': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('refresh_tokens')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('subject', text, (c) => c.notNull())
+          .addColumn('identity', 'text', (c) => c.notNull())
+          .addColumn('service', 'text', (c) => c.notNull())
+          .addColumn('client_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('refresh_tokens_expires').on('refresh_tokens').column('expires_at').execute();
+      },
+    },
   };
 }
 

@@ -46,6 +46,30 @@ export interface Database {
     created_at: number;
     updated_at: number;
   };
+  robot_tokens: {
+    /** The public part of the token (it is in the token text); never secret. */
+    id: string;
+    name: string;
+    /** Hex sha256 of the whole token text; the token itself is never stored. */
+    secret_hash: string;
+    /** JSON array of scope strings (`repository:NAME:ACTIONS`). */
+    scopes: string;
+    created_at: number;
+    expires_at: number | null;
+    last_used_at: number | null;
+    revoked_at: number | null;
+  };
+  refresh_tokens: {
+    /** Hex sha256 of the refresh token; the token itself is never stored. */
+    hash: string;
+    subject: string;
+    /** JSON of the identity the token stands for (name, groups, source). */
+    identity: string;
+    service: string;
+    client_id: string;
+    created_at: number;
+    expires_at: number;
+  };
 }
 
 /** What a manifest points at: a blob (`config`, `layer`) or another manifest (`manifest`). */

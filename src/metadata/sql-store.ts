@@ -10,6 +10,8 @@ import type {
   Page,
   PutManifestResult,
   ReferrerRecord,
+  RefreshTokenRecord,
+  RobotTokenRecord,
   UploadRecord,
 } from './store.ts';
 
@@ -334,6 +336,87 @@ export class SqlMetadataStore implements MetadataStore {
     for (const row of rows) yield { repository: row.repository, tag: row.tag, digest: row.digest ?? undefined };
   }
 
+  async createRobotToken(token: RobotTokenRecord): Promise<boolean> {
+    const created = await this.#db.transaction().execute(async (trx) => {
+      const taken = await trx.selectFrom('robot_tokens').select('id').where('name', '=', token.name).where('revoked_at', 'is', null).executeTakeFirst();
+      if (taken) return false;
+      await trx
+        .insertInto('robot_tokens')
+        .values({
+          id: token.id,
+          name: token.name,
+          secret_hash: token.secretHash,
+          scopes: JSON.stringify(token.scopes),
+          created_at: token.createdAt,
+          expires_at: token.expiresAt,
+          last_used_at: token.lastUsedAt,
+          revoked_at: token.revokedAt,
+        })
+        .execute();
+      return true;
+    });
+    if (created) await this.#sync();
+    return created;
+  }
+
+  async findRobotToken(id: string): Promise<RobotTokenRecord | undefined> {
+    const row = await this.#db.selectFrom('robot_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRobotTokenRecord(row) : undefined;
+  }
+
+  async listRobotTokens(): Promise<RobotTokenRecord[]> {
+    const rows = await this.#db.selectFrom('robot_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toRobotTokenRecord);
+  }
+
+  async touchRobotToken(id: string, now: number): Promise<void> {
+    await this.#db.updateTable('robot_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+
+  async revokeRobotToken(id: string, now: number): Promise<boolean> {
+    const result = await this.#db.updateTable('robot_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const revoked = Number(result.numUpdatedRows) > 0;
+    if (revoked) await this.#sync();
+    return revoked;
+  }
+
+  async putRefreshToken(token: RefreshTokenRecord): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('refresh_tokens').where('expires_at', '<=', token.createdAt).execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          hash: token.hash,
+          subject: token.subject,
+          identity: token.identity,
+          service: token.service,
+          client_id: token.clientId,
+          created_at: token.createdAt,
+          expires_at: token.expiresAt,
+        })
+        .execute();
+    });
+    await this.#sync();
+  }
+
+  async findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined> {
+    const row = await this.#db.selectFrom('refresh_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      hash: row.hash,
+      subject: row.subject,
+      identity: row.identity,
+      service: row.service,
+      clientId: row.client_id,
+      createdAt: Number(row.created_at),
+      expiresAt: Number(row.expires_at),
+    };
+  }
+
+  async deleteRefreshToken(hash: string): Promise<void> {
+    await this.#db.deleteFrom('refresh_tokens').where('hash', '=', hash).execute();
+  }
+
   sync(): Promise<void> {
     return this.#sync();
   }
@@ -365,6 +448,20 @@ function toManifestRecord(row: { digest: string; media_type: string; size: numbe
     size: Number(row.size),
     payload: row.payload,
     subjectDigest: row.subject_digest,
+  };
+}
+
+function toRobotTokenRecord(row: Database['robot_tokens']): RobotTokenRecord {
+  const time = (value: number | null) => (value === null ? null : Number(value));
+  return {
+    id: row.id,
+    name: row.name,
+    secretHash: row.secret_hash,
+    scopes: JSON.parse(row.scopes) as string[],
+    createdAt: Number(row.created_at),
+    expiresAt: time(row.expires_at),
+    lastUsedAt: time(row.last_used_at),
+    revokedAt: time(row.revoked_at),
   };
 }
 

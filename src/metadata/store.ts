@@ -42,6 +42,26 @@ export interface MetadataStore {
   listManifests(): AsyncIterable<ManifestSummary>;
   listTagTargets(): AsyncIterable<{ repository: string; tag: string; digest: string | undefined }>;
 
+  /**
+   * Stores a new robot token (its hash, never the secret). False when a token that is not
+   * revoked already has the name.
+   */
+  createRobotToken(token: RobotTokenRecord): Promise<boolean>;
+  /** One token by its id (the public part of the token text), revoked and expired ones included. */
+  findRobotToken(id: string): Promise<RobotTokenRecord | undefined>;
+  /** Every token, revoked and expired ones included, oldest first. */
+  listRobotTokens(): Promise<RobotTokenRecord[]>;
+  /** Records a use of the token. */
+  touchRobotToken(id: string, now: number): Promise<void>;
+  /** Marks the token revoked; false when it does not exist or was revoked already. */
+  revokeRobotToken(id: string, now: number): Promise<boolean>;
+
+  /** Stores a refresh token of the token service (its hash only) and drops expired ones. */
+  putRefreshToken(token: RefreshTokenRecord): Promise<void>;
+  /** One refresh token by the hash of its secret, expired ones included. */
+  findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
+  deleteRefreshToken(hash: string): Promise<void>;
+
   /** Resolves once every write acknowledged so far is durable. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -99,4 +119,29 @@ export interface ManifestSummary {
   digest: string;
   payload: Uint8Array;
   references: Array<{ kind: ReferenceKind; digest: string }>;
+}
+
+/** A refresh token of the token service as stored: `hash` is the hex sha256 of the secret. Times are epoch ms. */
+export interface RefreshTokenRecord {
+  hash: string;
+  subject: string;
+  /** JSON of the identity; the store does not interpret it. */
+  identity: string;
+  service: string;
+  clientId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A CI / robot token as stored: `secretHash` is the hex sha256 of the token text. Times are epoch ms. */
+export interface RobotTokenRecord {
+  id: string;
+  name: string;
+  secretHash: string;
+  /** Scope strings as `repository:NAME:ACTIONS`; the store does not interpret them. */
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
 }

@@ -55,12 +55,29 @@ test('berth config check validates the htpasswd file too', async () => {
   assert.match(bad.stderr, /line 1 \(user "carol"\): a SHA-1/);
 });
 
-test('a distribution configuration with token auth is refused rather than started open', async () => {
+test('a distribution configuration with token auth whose certificate bundle is missing is refused rather than started open', async () => {
   const config = path.join(dir, 'token.yml');
-  await writeFile(config, 'auth:\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    rootcertbundle: /x.pem\n');
+  await writeFile(config, `http:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'token-data')}\nauth:\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    rootcertbundle: /x.pem\n`);
   const result = await berth(['serve', '--config', config]);
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /auth\.token: token authentication is not implemented yet/);
+  assert.match(result.stderr, /auth\.token\.rootcertbundle \/x\.pem cannot be read/);
+  const check = await berth(['config', 'check', '--quiet', '--config', config]);
+  assert.equal(check.code, 2);
+  assert.match(check.stderr, /auth\.token\.rootcertbundle \/x\.pem cannot be read/);
+});
+
+test('a token service key that is not an EC P-256 or RSA private key stops the start', async () => {
+  const key = path.join(dir, 'bad-key.pem');
+  await writeFile(key, 'not a key');
+  const config = path.join(dir, `token-service-${Math.random().toString(36).slice(2)}.yml`);
+  const htpasswd = path.join(dir, 'htpasswd-token-service');
+  await writeFile(htpasswd, `${await htpasswdLine('alice', 'pw')}\n`);
+  await writeFile(config, `http:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'token-data')}\nauth:\n  htpasswd:\n    path: ${htpasswd}\n  tokenservice:\n    key: ${key}\n`);
+  const result = await berth(['serve', '--config', config]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /token signing key .* is not a PEM private key/);
+  const check = await berth(['config', 'check', '--quiet', '--config', config]);
+  assert.equal(check.code, 2);
 });
 
 test('access rules without an authenticator are refused', async () => {

@@ -73,9 +73,9 @@ test('a CNCF distribution config.yml loads with the same meaning, and keys Berth
 });
 
 test('distribution keys that would change access or storage are refused, not ignored', async () => {
-  await withConfigFile(`${distributionConfig}\nauth:\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    rootcertbundle: /etc/bundle.pem\n`, (file) => {
+  await withConfigFile(`${distributionConfig}\nauth:\n  silly:\n    realm: r\n    service: s\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    autoredirect: true\n`, (file) => {
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
-    assert.ok(problems.some((p) => p.startsWith('auth.token:') && p.includes('not implemented yet')), problems.join(' | '));
+    assert.ok(problems.some((p) => p.startsWith('auth.silly:')), problems.join(' | '));
   });
   await withConfigFile(`${distributionConfig}\nauth:\n  silly:\n    realm: r\n    service: s\n`, (file) => {
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
@@ -85,6 +85,26 @@ test('distribution keys that would change access or storage are refused, not ign
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
     assert.ok(problems.some((p) => p.startsWith('storage.s3:')), problems.join(' | '));
   });
+});
+
+test("distribution's auth.token loads as external token verification; without keys, with autoredirect or beside htpasswd it is refused", async () => {
+  const token = '    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n';
+  await withConfigFile(`${distributionConfig}\nauth:\n  token:\n${token}    rootcertbundle: /etc/bundle.pem\n    autoredirect: false\n`, (file) => {
+    const { config } = loadConfig({ file, env: {} });
+    assert.equal(config.auth?.token?.rootcertbundle, '/etc/bundle.pem');
+    assert.equal(config.auth?.token?.issuer, 'example');
+  });
+  const refused: Array<[string, RegExp]> = [
+    [`auth:\n  token:\n${token}`, /rootcertbundle or jwks/],
+    [`auth:\n  token:\n${token}    jwks: /etc/jwks.json\n    autoredirect: true\n`, /autoredirect is not implemented/],
+    [`auth:\n  htpasswd:\n    path: /etc/htpasswd\n  token:\n${token}    jwks: /etc/jwks.json\n`, /cannot be combined/],
+  ];
+  for (const [yaml, expected] of refused) {
+    await withConfigFile(yaml, (file) => {
+      const problems = problemsOf(() => loadConfig({ file, env: {} }));
+      assert.ok(problems.some((p) => p.startsWith('auth.token') && expected.test(p)), problems.join(' | '));
+    });
+  }
 });
 
 test('validation errors name the key and say what is wrong', async () => {

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MetadataStore, NewManifest } from '../../src/metadata/index.ts';
+import type { MetadataStore, NewManifest, RobotTokenRecord } from '../../src/metadata/index.ts';
 import { sha256 } from '../support/oci.ts';
 
 export interface StoreHarness {
@@ -173,6 +173,46 @@ export function runMetadataSuite(name: string, create: () => Promise<StoreHarnes
       }
       assert.ok(manifests > 0);
       for await (const tag of store.listTagTargets()) assert.ok(tag.digest);
+    });
+
+    const robot = (id: string, name: string, extra: Partial<RobotTokenRecord> = {}): RobotTokenRecord => ({
+      id,
+      name,
+      secretHash: sha256(`secret-${id}`).slice('sha256:'.length),
+      scopes: ['repository:team/app:pull,push'],
+      createdAt: 1000,
+      expiresAt: 5000,
+      lastUsedAt: null,
+      revokedAt: null,
+      ...extra,
+    });
+
+    it('stores a robot token and finds it by id with its hash and scopes', async () => {
+      const token = robot('0000000000000001', 'store-ci', { scopes: ['repository:team/app:pull,push', 'repository:team/lib:pull'], expiresAt: null });
+      assert.equal(await store.createRobotToken(token), true);
+      assert.deepEqual(await store.findRobotToken(token.id), token);
+      assert.equal(await store.findRobotToken('000000000000ffff'), undefined);
+    });
+
+    it('allows one unrevoked robot token per name, and the name again once it is revoked', async () => {
+      assert.equal(await store.createRobotToken(robot('0000000000000002', 'store-dup')), true);
+      assert.equal(await store.createRobotToken(robot('0000000000000003', 'store-dup')), false);
+      assert.equal(await store.findRobotToken('0000000000000003'), undefined);
+      assert.equal(await store.revokeRobotToken('0000000000000002', 7000), true);
+      assert.equal(await store.revokeRobotToken('0000000000000002', 8000), false, 'revoking twice reports nothing to do');
+      assert.equal((await store.findRobotToken('0000000000000002'))?.revokedAt, 7000);
+      assert.equal(await store.createRobotToken(robot('0000000000000004', 'store-dup')), true);
+      assert.equal(await store.revokeRobotToken('000000000000fffe', 9000), false);
+    });
+
+    it('records the last use of a robot token and lists tokens oldest first', async () => {
+      await store.createRobotToken(robot('0000000000000006', 'store-later', { createdAt: 3000 }));
+      await store.createRobotToken(robot('0000000000000005', 'store-earlier', { createdAt: 2000 }));
+      await store.touchRobotToken('0000000000000005', 4242);
+      assert.equal((await store.findRobotToken('0000000000000005'))?.lastUsedAt, 4242);
+      const listed = (await store.listRobotTokens()).filter((t) => t.name === 'store-later' || t.name === 'store-earlier');
+      assert.deepEqual(listed.map((t) => t.name), ['store-earlier', 'store-later']);
+      assert.deepEqual(listed[0], robot('0000000000000005', 'store-earlier', { createdAt: 2000, lastUsedAt: 4242 }));
     });
 
     it('makes writes durable on request', async () => {
