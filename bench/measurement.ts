@@ -21,11 +21,18 @@ export interface Measurement {
   runs: Record<RegistryKind, number[]>;
   target?: Target;
   note?: string;
+  /**
+   * Set when the row compares Berth with Berth, not with distribution: what the
+   * distribution column holds instead (e.g. `Berth anonymous`).
+   */
+  baseline?: string;
 }
 
 export interface Scenario {
   name: string;
   description: string;
+  /** The registries run.ts starts for it; default both. */
+  registryKinds?: readonly RegistryKind[];
   run(context: ScenarioContext): Promise<Measurement[]>;
 }
 
@@ -42,8 +49,10 @@ export interface BenchOptions {
 
 export interface ScenarioContext {
   options: BenchOptions;
-  /** Berth and distribution, freshly started for this scenario, in that order. */
+  /** Berth and distribution (or the scenario's registryKinds), freshly started for this scenario, in that order. */
   registries: RegistryProcess[];
+  /** This scenario's own directory, for any further registry it starts. */
+  workDir: string;
   log(message: string): void;
 }
 

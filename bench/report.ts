@@ -26,8 +26,8 @@ function cells(row: Measurement): string[] {
     row.title,
     row.unit,
     formatNumber(row.berth),
-    formatNumber(row.distribution),
-    ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}×`,
+    row.baseline ? `${formatNumber(row.distribution)} (${row.baseline})` : formatNumber(row.distribution),
+    ratio === undefined ? 'n/a' : row.baseline ? `${ratio.toFixed(2)}× of ${row.baseline}` : `${ratio.toFixed(2)}×`,
     row.target?.text ?? '',
     met === undefined ? (row.target ? 'n/a' : '') : met ? 'yes' : 'NO',
   ];

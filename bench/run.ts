@@ -8,6 +8,7 @@ import type { BenchOptions, Measurement, Scenario } from './measurement.ts';
 import { renderTable, writeDocs, writeJson, type BenchResults } from './report.ts';
 import { catalogScenario } from './scenarios/catalog.ts';
 import { manifestGetScenario } from './scenarios/manifest-get.ts';
+import { manifestGetBearerScenario } from './scenarios/manifest-get-bearer.ts';
 import { pullScenario } from './scenarios/pull.ts';
 import { pushScenario } from './scenarios/push.ts';
 import { smallImagesScenario } from './scenarios/small-images.ts';
@@ -15,7 +16,7 @@ import { tagsScenario } from './scenarios/tags.ts';
 import { projectRoot, registryKinds, startRegistry, stopAllRegistries, type RegistryProcess } from './servers.ts';
 import { parseSize } from './units.ts';
 
-const scenarios: Scenario[] = [pushScenario, pullScenario, manifestGetScenario, catalogScenario, tagsScenario, smallImagesScenario];
+const scenarios: Scenario[] = [pushScenario, pullScenario, manifestGetScenario, manifestGetBearerScenario, catalogScenario, tagsScenario, smallImagesScenario];
 
 const usage = `npm run bench -- [options]
 
@@ -162,8 +163,8 @@ async function main(): Promise<void> {
       const scenarioDir = await mkdtemp(path.join(workDir, `${scenario.name}-`));
       const registries: RegistryProcess[] = [];
       try {
-        for (const kind of registryKinds) registries.push(await startRegistry(kind, scenarioDir, { berthCpuProfileDir: parsed.cpuProfileDir }));
-        measurements.push(...(await scenario.run({ options: parsed.options, registries, log })));
+        for (const kind of scenario.registryKinds ?? registryKinds) registries.push(await startRegistry(kind, scenarioDir, { berthCpuProfileDir: parsed.cpuProfileDir }));
+        measurements.push(...(await scenario.run({ options: parsed.options, registries, log, workDir: scenarioDir })));
       } finally {
         await Promise.allSettled(registries.map((registry) => registry.stop()));
         if (!parsed.keep) await removeTree(scenarioDir);

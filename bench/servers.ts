@@ -5,6 +5,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { writeHtpasswd } from '../test/support/htpasswd.ts';
 import { nodeFlagsOfBerthCommand } from '../test/support/process.ts';
 import { createAgent, request } from './http-client.ts';
 
@@ -28,19 +29,31 @@ export interface RegistryProcess {
 export interface StartOptions {
   /** Run Berth with --cpu-prof, writing the profile here when it exits. */
   berthCpuProfileDir?: string | undefined;
+  /**
+   * Berth only: authentication with one htpasswd user and the built-in token service, so
+   * every /v2 request needs a bearer token; its data lives in `workDir/berth-bearer`.
+   */
+  tokenAuth?: { user: string; password: string } | undefined;
 }
 
 const live = new Set<RegistryProcess>();
 
 /** Starts one registry in `workDir/<kind>` and waits until /v2/ answers 200. */
 export async function startRegistry(kind: RegistryKind, workDir: string, options: StartOptions = {}): Promise<RegistryProcess> {
-  const dataDir = path.join(workDir, kind);
+  const name = options.tokenAuth ? `${kind}-bearer` : kind;
+  const dataDir = path.join(workDir, name);
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
-  const configFile = path.join(workDir, `${kind}.yml`);
+  const configFile = path.join(workDir, `${name}.yml`);
   let child: ChildProcess;
   if (kind === 'berth') {
-    await writeFile(configFile, berthConfig(port, dataDir));
+    let auth: string[] = [];
+    if (options.tokenAuth) {
+      const htpasswd = path.join(workDir, `${name}.htpasswd`);
+      await writeHtpasswd(htpasswd, { [options.tokenAuth.user]: options.tokenAuth.password });
+      auth = tokenAuthConfig(htpasswd);
+    }
+    await writeFile(configFile, berthConfig(port, dataDir) + auth.join('\n'));
     // The berth command as installed: bin/berth.js with the Node flags on its first line.
     const profile = options.berthCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.berthCpuProfileDir] : [];
     const args = [...nodeFlags(), ...profile, 'bin/berth.js', 'serve', '--config', configFile];
@@ -74,7 +87,8 @@ export async function startRegistry(kind: RegistryKind, workDir: string, options
   };
   live.add(registry);
   try {
-    await waitUntilReady(registry, exited, output);
+    // With tokens, an anonymous GET /v2/ is answered 401 once Berth is up.
+    await waitUntilReady(registry, exited, output, options.tokenAuth ? 401 : 200);
   } catch (error) {
     await registry.stop();
     throw error;
@@ -105,6 +119,19 @@ function berthConfig(port: number, dataDir: string): string {
   ].join('\n');
 }
 
+/** htpasswd users and the built-in token service (tokens valid for an hour: longer than any run). */
+function tokenAuthConfig(htpasswdFile: string): string[] {
+  return [
+    'auth:',
+    '  htpasswd:',
+    `    path: ${JSON.stringify(htpasswdFile)}`,
+    '  tokenservice:',
+    '    service: berth-bench',
+    '    expiry: 1h',
+    '',
+  ];
+}
+
 /** distribution as Debian ships it (in-memory blob descriptor cache), minus auth and health checks. */
 function distributionConfig(port: number, dataDir: string): string {
   return [
@@ -126,7 +153,7 @@ function distributionConfig(port: number, dataDir: string): string {
   ].join('\n');
 }
 
-async function waitUntilReady(registry: RegistryProcess, exited: Promise<number | null>, output: () => string): Promise<void> {
+async function waitUntilReady(registry: RegistryProcess, exited: Promise<number | null>, output: () => string, readyStatus: number): Promise<void> {
   let exitCode: number | null | undefined;
   void exited.then((code) => (exitCode = code));
   const deadline = Date.now() + 30_000;
@@ -134,13 +161,13 @@ async function waitUntilReady(registry: RegistryProcess, exited: Promise<number 
     if (exitCode !== undefined) throw new Error(`${registry.kind} exited with code ${exitCode} before it was ready:\n${output()}`);
     try {
       const response = await request(new URL('/v2/', registry.base), { agent: registry.agent });
-      if (response.status === 200) return;
+      if (response.status === readyStatus) return;
     } catch {
       // not listening yet
     }
     await delay(50);
   }
-  throw new Error(`${registry.kind} did not answer GET /v2/ within 30 s:\n${output()}`);
+  throw new Error(`${registry.kind} did not answer GET /v2/ with ${readyStatus} within 30 s:\n${output()}`);
 }
 
 /** Keeps the last 8 KiB a child wrote (it logs at warn level, so errors only). */

@@ -4,7 +4,7 @@ import { getLoop } from '../raw-http.ts';
 import { manifestAccept, pushImage } from '../oci-client.ts';
 import { clientCpuShare, emptyRuns, measurement, percentile, type Measurement, type Scenario } from '../measurement.ts';
 
-interface LoadResult {
+export interface LoadResult {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -12,10 +12,10 @@ interface LoadResult {
   clientCpu: number;
 }
 
-/** `concurrency` keep-alive connections GETting the same manifest by tag for `durationMs`. */
-async function load(target: URL, concurrency: number, durationMs: number): Promise<LoadResult> {
+/** `concurrency` keep-alive connections GETting the same manifest by tag for `durationMs`; `headers` are added (e.g. Authorization). */
+export async function load(target: URL, concurrency: number, durationMs: number, headers: Record<string, string> = {}): Promise<LoadResult> {
   const cpu = process.cpuUsage();
-  const { latenciesMs, elapsedSeconds } = await getLoop(target, { accept: manifestAccept }, concurrency, durationMs);
+  const { latenciesMs, elapsedSeconds } = await getLoop(target, { accept: manifestAccept, ...headers }, concurrency, durationMs);
   return {
     requestsPerSecond: latenciesMs.length / elapsedSeconds,
     p50Ms: percentile(latenciesMs, 50),

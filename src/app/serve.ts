@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import { createAccessControl } from '../auth/index.ts';
+import { ClientNetwork, createAccessControl } from '../auth/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
-import { createHttpServer } from '../http/index.ts';
+import { createHttpServer, watchCertificate } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { openRegistry } from './open-registry.ts';
@@ -14,6 +15,8 @@ export interface RunningServer {
   logger: Logger;
   /** Stops accepting, lets requests in flight finish (up to the drain timeout), closes stores. */
   stop(): Promise<void>;
+  /** With TLS: reads the certificate and key files again now (SIGHUP); true when new connections get a new pair. */
+  reloadCertificate(): Promise<boolean>;
 }
 
 /** Starts Berth as configured and returns once it listens. */
@@ -31,15 +34,28 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
     await registry.close();
     throw error;
   }
-  const http = await createHttpServer({
-    access,
-    registry,
-    logger,
-    baseUrl: config.http.host,
-    headers: config.http.headers,
-    accessLog: !config.log.accesslog.disabled,
-    tls: config.http.tls,
-  });
+  let http: FastifyInstance;
+  try {
+    http = await createHttpServer({
+      access,
+      registry,
+      logger,
+      baseUrl: config.http.host,
+      headers: config.http.headers,
+      accessLog: !config.log.accesslog.disabled,
+      tls: config.http.tls,
+      network: new ClientNetwork(config.http),
+    });
+  } catch (error) {
+    // A certificate that cannot be used stops the start; nothing stays open.
+    await registry.close();
+    access?.close();
+    throw error;
+  }
+
+  // New connections follow the certificate files as they are renewed; no restart needed.
+  const certificates = config.http.tls ? watchCertificate(http.server as unknown as TlsServer, config.http.tls, logger) : undefined;
+  const reloadCertificate = async () => (certificates ? certificates.reload() : false);
 
   const { host, port } = splitAddress(config.http.addr);
   await http.listen({ host, port });
@@ -65,6 +81,7 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   const stop = () =>
     (stopping ??= (async () => {
       clearInterval(purgeTimer);
+      certificates?.close();
       const drain = setTimeout(() => {
         logger.warn('drain timeout reached; closing remaining connections (their uploads stay resumable)');
         http.server.closeAllConnections();
@@ -75,7 +92,7 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
       access?.close();
       logger.info('berth stopped');
     })());
-  return { url, registry, http, logger, stop };
+  return { url, registry, http, logger, stop, reloadCertificate };
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

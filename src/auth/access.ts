@@ -1,5 +1,6 @@
 import { grantedActions as tokenGrantedActions, grantsCatalog } from './scope.ts';
 import type { TokenVerifier } from './external-tokens.ts';
+import type { LoginLimiter } from './login-limiter.ts';
 import type { AccessPolicy, Action, Authenticator, Challenge, Credentials, Decision, Identity, RepositoryScope } from './types.ts';
 
 export interface AccessControlOptions {
@@ -9,7 +10,15 @@ export interface AccessControlOptions {
   challenge: Challenge;
   /** Token mode: /v2 requests need a bearer token this verifies (see decideBearer). */
   tokens?: TokenVerifier | undefined;
+  /** Brute-force protection for password logins; undefined: none. */
+  limiter?: LoginLimiter | undefined;
 }
+
+/** A password login: the identity, a failure, or a refusal because of earlier failures. */
+export type LoginResult =
+  | { outcome: 'ok'; identity: Identity }
+  | { outcome: 'failed' }
+  | { outcome: 'limited'; retryAfterSeconds: number; reason: string };
 
 /**
  * The one place requests are judged: who the credentials prove (authenticators), and whether
@@ -21,12 +30,31 @@ export class AccessControl {
   readonly tokens: TokenVerifier | undefined;
   readonly #authenticators: readonly Authenticator[];
   readonly #policy: AccessPolicy;
+  readonly #limiter: LoginLimiter | undefined;
 
   constructor(options: AccessControlOptions) {
     this.#authenticators = options.authenticators;
     this.#policy = options.policy;
     this.challenge = options.challenge;
     this.tokens = options.tokens;
+    this.#limiter = options.limiter;
+  }
+
+  /**
+   * Authenticates a login from `address` under brute-force protection: refused without
+   * checking the password while the account or the address has too many recent failures;
+   * a failure is counted against both.
+   */
+  async login(credentials: Credentials, address: string | undefined): Promise<LoginResult> {
+    const account = credentials.kind === 'basic' ? credentials.username : undefined;
+    if (this.#limiter && account !== undefined) {
+      const check = this.#limiter.check(account, address);
+      if (check.limited) return { outcome: 'limited', retryAfterSeconds: check.retryAfterSeconds, reason: `too many failed logins for this ${check.by}; try again later` };
+    }
+    const identity = await this.authenticate(credentials);
+    if (identity) return { outcome: 'ok', identity };
+    if (this.#limiter && account !== undefined) this.#limiter.failed(account, address);
+    return { outcome: 'failed' };
   }
 
   /** The identity the credentials prove; undefined when they prove none (wrong, unknown). */
@@ -46,42 +74,45 @@ export class AccessControl {
   }
 
   /** The identity's own grants when it carries them (robot tokens), else what the policy gives. */
-  actionsOn(identity: Identity | undefined, repository: string): ReadonlySet<Action> {
+  actionsOn(identity: Identity | undefined, repository: string, address?: string): ReadonlySet<Action> {
     if (identity?.grants) return grantedActions(identity.grants, repository);
-    return this.#policy.actionsOn(identity, repository);
+    return this.#policy.actionsOn(identity, repository, address);
   }
 
   /** True when the identity (or anonymous) has every one of `actions` on `repository`. */
-  allows(identity: Identity | undefined, repository: string, actions: readonly Action[]): boolean {
-    const granted = this.actionsOn(identity, repository);
+  allows(identity: Identity | undefined, repository: string, actions: readonly Action[], address?: string): boolean {
+    const granted = this.actionsOn(identity, repository, address);
     return actions.every((action) => granted.has(action));
   }
 
   /** See AccessPolicy.pullableRepositories; an identity with grants may pull only what they name. */
-  pullableRepositories(identity: Identity | undefined): ((repository: string) => boolean) | undefined {
+  pullableRepositories(identity: Identity | undefined, address?: string): ((repository: string) => boolean) | undefined {
     if (identity?.grants) {
       const grants = identity.grants;
       return (repository) => grantedActions(grants, repository).has('pull');
     }
-    return this.#policy.pullableRepositories(identity);
+    return this.#policy.pullableRepositories(identity, address);
   }
 
   /**
    * Judges a request. `credentials` undefined: anonymous; null: credentials were presented
    * but could not be read. `requireIdentity` asks for any authenticated caller (`GET /v2/`).
+   * `address`: the client's, for brute-force limits and rules limited to networks.
    */
-  async decide(credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], requireIdentity = false, catalog = false): Promise<Decision> {
+  async decide(credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], requireIdentity = false, catalog = false, address?: string): Promise<Decision> {
     if (this.tokens) return this.#decideBearer(this.tokens, credentials, scopes, catalog);
     if (credentials?.kind === 'bearer') return { outcome: 'unauthenticated', reason: 'bearer tokens are not accepted: the token service is not enabled' };
     if (credentials === null) return { outcome: 'unauthenticated', reason: 'the Authorization header cannot be read' };
     let identity: Identity | undefined;
     if (credentials !== undefined) {
-      identity = await this.authenticate(credentials);
-      if (!identity) return { outcome: 'unauthenticated', reason: 'invalid username or password' };
+      const login = await this.login(credentials, address);
+      if (login.outcome === 'limited') return login;
+      if (login.outcome === 'failed') return { outcome: 'unauthenticated', reason: 'invalid username or password' };
+      identity = login.identity;
     }
     if (!identity && requireIdentity) return { outcome: 'unauthenticated', reason: 'authentication required' };
     for (const scope of scopes) {
-      if (this.allows(identity, scope.repository, scope.actions)) continue;
+      if (this.allows(identity, scope.repository, scope.actions, address)) continue;
       // Anonymous callers are asked to log in; they may have the right once they do.
       if (!identity) return { outcome: 'unauthenticated', reason: 'authentication required' };
       return { outcome: 'denied', identity, reason: `${identity.name} may not ${scope.actions.join(' and ')} ${scope.repository}` };

@@ -1,6 +1,6 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt';
+import { RememberedLogins } from './remembered.ts';
 import type { Authenticator, Credentials, Identity } from './types.ts';
 
 /** Where problems with a reloaded file are reported (a pino logger fits). */
@@ -95,44 +95,6 @@ export interface HtpasswdOptions {
 }
 
 /**
- * Successful logins, remembered so that a client sending Basic credentials on every request
- * (docker and podman in htpasswd mode: a pull is dozens of requests) pays bcrypt (~50 ms of
- * CPU) once, not on each. Keys are an HMAC, under a key that lives only in this process,
- * of the user, the password and the stored hash: nothing reversible is kept, and a changed
- * or removed hash simply misses. Failures are never remembered, so guessing stays slow.
- */
-class RememberedLogins {
-  readonly #key = randomBytes(32);
-  readonly #entries = new Map<string, number>();
-  readonly #ttlMs: number;
-  static readonly maxEntries = 10_000;
-
-  constructor(ttlMs: number) {
-    this.#ttlMs = ttlMs;
-  }
-
-  #keyOf(username: string, password: string, hash: string): string {
-    return createHmac('sha256', this.#key).update(username).update('\0').update(password).update('\0').update(hash).digest('base64');
-  }
-
-  has(username: string, password: string, hash: string): boolean {
-    if (this.#ttlMs <= 0) return false;
-    const key = this.#keyOf(username, password, hash);
-    const expiresAt = this.#entries.get(key);
-    if (expiresAt === undefined) return false;
-    if (expiresAt > Date.now()) return true;
-    this.#entries.delete(key);
-    return false;
-  }
-
-  add(username: string, password: string, hash: string): void {
-    if (this.#ttlMs <= 0) return;
-    if (this.#entries.size >= RememberedLogins.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(this.#keyOf(username, password, hash), Date.now() + this.#ttlMs);
-  }
-}
-
-/**
  * Users from an htpasswd file. The file is read at open (any problem stops the start) and
  * checked for changes at most once per `recheckMs` when credentials arrive; a changed file
  * that cannot be used is logged and the previous users stay.
@@ -178,7 +140,7 @@ export class HtpasswdAuthenticator implements Authenticator {
     // Unknown users get the same bcrypt work as known ones, so timing does not tell them apart.
     const valid = await this.#verify(credentials.password, stored ?? dummy);
     if (!valid || stored === undefined) return undefined;
-    this.#remembered.add(credentials.username, credentials.password, stored);
+    this.#remembered.add(credentials.username, credentials.password, stored, true);
     return identity;
   }
 

@@ -1,10 +1,10 @@
 export type { Action, Identity, Credentials, Authenticator, AccessPolicy, RepositoryScope, Challenge, Decision } from './types.ts';
 export { ALL_ACTIONS } from './types.ts';
-export { AccessControl, type AccessControlOptions } from './access.ts';
+export { AccessControl, type AccessControlOptions, type LoginResult } from './access.ts';
 export { HtpasswdAuthenticator, HtpasswdError, parseHtpasswd, type HtpasswdOptions, type AuthLog } from './htpasswd.ts';
 export { RuleAccessPolicy, DEFAULT_RULES, subjectProblem, actionProblem, type AccessRule } from './rules.ts';
 export { compileRepositoryPattern, repositoryPatternProblem, type RepositoryMatcher } from './patterns.ts';
-export { createAccessControl, type AuthSettings, type AccessControlSources } from './setup.ts';
+export { createAccessControl, type AuthSettings, type AccessControlSources, type LoginLimitSettings } from './setup.ts';
 export {
   RobotTokenAuthenticator,
   RobotTokenError,
@@ -25,3 +25,7 @@ export { TokenService, grantScopes, MemoryRefreshTokenStore, MAX_TOKEN_LENGTH, t
 export { libtrustKeyId, readSigningKey, loadOrCreateSigningKey, type SigningKey } from './keys.ts';
 export { createTokenService, AuthSetupError, GENERATED_KEY_FILE, type TokenServiceSettings } from './token-setup.ts';
 export { ExternalTokenVerifier, createExternalTokenVerifier, keyOfChain, algorithmsFor, parseCertificateBundle, type TokenVerifier, type ExternalTokenSettings } from './external-tokens.ts';
+export { LoginLimiter, DEFAULT_LOGIN_LIMITS, type LoginLimiterSettings, type LimitSettings, type LoginCheck } from './login-limiter.ts';
+export { ClientNetwork, addressMatcher, cidrProblem, normalizeAddress, type ClientNetworkSettings } from './network.ts';
+export { LdapAuthenticator, escapeDnValue, escapeFilterValue, firstRdnValue, type LdapSettings } from './ldap.ts';
+export { RememberedLogins } from './remembered.ts';

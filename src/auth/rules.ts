@@ -1,3 +1,4 @@
+import { addressMatcher } from './network.ts';
 import { compileRepositoryPattern, type RepositoryMatcher } from './patterns.ts';
 import { ALL_ACTIONS, type AccessPolicy, type Action, type Identity } from './types.ts';
 
@@ -8,6 +9,8 @@ export interface AccessRule {
   subjects: readonly string[];
   /** `pull`, `push`, `delete` or `*`. */
   actions: readonly string[];
+  /** Client networks (CIDRs) the rule is limited to; absent: any address. */
+  from?: readonly string[] | undefined;
 }
 
 /** What applies when authentication is on and no rules are given: as distribution with htpasswd. */
@@ -19,6 +22,8 @@ interface CompiledRule {
   repositories: RepositoryMatcher[];
   subjects: SubjectMatcher[];
   actions: ReadonlySet<Action>;
+  /** Whether the client's address is one the rule applies from (always true without `from`). */
+  from: (address: string | undefined) => boolean;
   /** True when this rule covers every repository (`**`). */
   everywhere: boolean;
 }
@@ -72,16 +77,18 @@ export class RuleAccessPolicy implements AccessPolicy {
       repositories: rule.repositories.map(compileRepositoryPattern),
       subjects: rule.subjects.map(compileSubject),
       actions: compileActions(rule.actions),
+      from: rule.from ? addressMatcher(rule.from) : () => true,
       everywhere: rule.repositories.includes('**'),
     }));
     this.#personalNamespace = options.personalNamespace ?? false;
   }
 
-  actionsOn(identity: Identity | undefined, repository: string): ReadonlySet<Action> {
+  actionsOn(identity: Identity | undefined, repository: string, address?: string): ReadonlySet<Action> {
     if (identity && this.#personalNamespace && isPersonal(identity, repository)) return new Set(ALL_ACTIONS);
     let granted: Set<Action> | undefined;
     for (const rule of this.#rules) {
       if (!rule.subjects.some((matches) => matches(identity))) continue;
+      if (!rule.from(address)) continue;
       if (!rule.repositories.some((matches) => matches(repository))) continue;
       granted ??= new Set();
       for (const action of rule.actions) granted.add(action);
@@ -90,10 +97,10 @@ export class RuleAccessPolicy implements AccessPolicy {
     return granted ?? NOTHING;
   }
 
-  pullableRepositories(identity: Identity | undefined): ((repository: string) => boolean) | undefined {
-    const everywhere = this.#rules.some((rule) => rule.everywhere && rule.actions.has('pull') && rule.subjects.some((matches) => matches(identity)));
+  pullableRepositories(identity: Identity | undefined, address?: string): ((repository: string) => boolean) | undefined {
+    const everywhere = this.#rules.some((rule) => rule.everywhere && rule.actions.has('pull') && rule.subjects.some((matches) => matches(identity)) && rule.from(address));
     if (everywhere) return undefined;
-    return (repository) => this.actionsOn(identity, repository).has('pull');
+    return (repository) => this.actionsOn(identity, repository, address).has('pull');
   }
 }
 

@@ -1,15 +1,35 @@
 import { AccessControl } from './access.ts';
 import { HtpasswdAuthenticator, type AuthLog } from './htpasswd.ts';
+import { LdapAuthenticator, type LdapSettings } from './ldap.ts';
 import { RobotTokenAuthenticator, type RobotTokenStore } from './robot-tokens.ts';
 import { DEFAULT_RULES, RuleAccessPolicy, type AccessRule } from './rules.ts';
 import type { Authenticator } from './types.ts';
 import { createTokenService, setupStep, type TokenServiceSettings } from './token-setup.ts';
 import type { RefreshTokenStore } from './tokens.ts';
 import { createExternalTokenVerifier, type ExternalTokenSettings } from './external-tokens.ts';
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from './login-limiter.ts';
+
+/** `auth.ratelimit`: failed logins allowed per account and per client address (windows in ms). */
+export interface LoginLimitSettings {
+  enabled: boolean;
+  account: { failures: number; window: number };
+  address: { failures: number; window: number };
+  maxentries: number;
+}
+
+function createLoginLimiter(settings: LoginLimitSettings | undefined): LoginLimiter | undefined {
+  if (settings === undefined) return new LoginLimiter(DEFAULT_LOGIN_LIMITS);
+  if (!settings.enabled) return undefined;
+  return new LoginLimiter({
+    account: { failures: settings.account.failures, windowMs: settings.account.window },
+    address: { failures: settings.address.failures, windowMs: settings.address.window },
+    maxEntries: settings.maxentries,
+  });
+}
 
 /** The `auth` and `access` configuration sections, as far as this module needs them. */
 export interface AuthSettings {
-  auth?: { htpasswd?: { realm: string; path: string } | undefined; tokenservice?: TokenServiceSettings | undefined; token?: ExternalTokenSettings | undefined } | undefined;
+  auth?: { htpasswd?: { realm: string; path: string } | undefined; ldap?: LdapSettings | undefined; tokenservice?: TokenServiceSettings | undefined; token?: ExternalTokenSettings | undefined; ratelimit?: LoginLimitSettings | undefined } | undefined;
   /** For the token service: its default realm (`http.host`) and where its key is kept. */
   http?: { host?: string | undefined } | undefined;
   storage?: { filesystem: { rootdirectory: string } } | undefined;
@@ -30,27 +50,32 @@ export interface AccessControlSources {
  */
 export async function createAccessControl(settings: AuthSettings, log?: AuthLog, sources: AccessControlSources = {}): Promise<AccessControl | undefined> {
   const htpasswd = settings.auth?.htpasswd;
+  const ldap = settings.auth?.ldap;
   const external = settings.auth?.token;
   if (external) {
     // Tokens of another service (GitLab, a distribution token server): they alone decide;
     // the rules only filter the catalog for the token's subject.
-    if (htpasswd || settings.auth?.tokenservice?.enabled) throw new Error('auth.token (an external token issuer) cannot be combined with auth.htpasswd or auth.tokenservice');
+    if (htpasswd || ldap || settings.auth?.tokenservice?.enabled) throw new Error('auth.token (an external token issuer) cannot be combined with auth.htpasswd, auth.ldap or auth.tokenservice');
     const verifier = await setupStep(() => createExternalTokenVerifier(external));
     const policy = new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace: settings.access.personalnamespace });
     return new AccessControl({ authenticators: [], policy, tokens: verifier, challenge: { scheme: 'Bearer', realm: external.realm, service: external.service } });
   }
-  if (!htpasswd) {
+  if (!htpasswd && !ldap) {
     if (settings.access.rules !== undefined || settings.access.personalnamespace) {
-      throw new Error('access rules need an authenticator: configure auth.htpasswd');
+      throw new Error('access rules need an authenticator: configure auth.htpasswd or auth.ldap');
     }
-    if (settings.auth?.tokenservice?.enabled) throw new Error('the token service needs an authenticator: configure auth.htpasswd');
+    if (settings.auth?.tokenservice?.enabled) throw new Error('the token service needs an authenticator: configure auth.htpasswd or auth.ldap');
     return undefined;
   }
-  const authenticators: Authenticator[] = [await HtpasswdAuthenticator.open({ path: htpasswd.path, log })];
+  const authenticators: Authenticator[] = [];
+  if (htpasswd) authenticators.push(await HtpasswdAuthenticator.open({ path: htpasswd.path, log }));
+  // After htpasswd (a local file answers first); the first authenticator to accept wins.
+  if (ldap) authenticators.push(await setupStep(() => LdapAuthenticator.open(ldap, log)));
   // First: a robot token is recognised by its form and checked with one query, no bcrypt.
   if (sources.robotTokens) authenticators.unshift(new RobotTokenAuthenticator({ store: sources.robotTokens, log }));
   const policy = new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace: settings.access.personalnamespace });
   const tokens = await createTokenService(settings, sources.refreshTokens);
-  if (tokens) return new AccessControl({ authenticators, policy, tokens: tokens.service, challenge: tokens.challenge });
-  return new AccessControl({ authenticators, policy, challenge: { scheme: 'Basic', realm: htpasswd.realm } });
+  const limiter = createLoginLimiter(settings.auth?.ratelimit);
+  if (tokens) return new AccessControl({ authenticators, policy, tokens: tokens.service, challenge: tokens.challenge, limiter });
+  return new AccessControl({ authenticators, policy, challenge: { scheme: 'Basic', realm: htpasswd?.realm ?? ldap!.realm }, limiter });
 }

@@ -110,7 +110,7 @@ function hashSecret(secret: string): string {
  * action are left out; the catalog is granted to everyone but robot tokens, as listings are
  * filtered to the repositories the caller may pull anyway.
  */
-export function grantScopes(policy: Pick<AccessPolicy, 'actionsOn'>, identity: Identity | undefined, requested: readonly TokenScope[]): TokenScope[] {
+export function grantScopes(policy: Pick<AccessPolicy, 'actionsOn'>, identity: Identity | undefined, requested: readonly TokenScope[], address?: string): TokenScope[] {
   const granted: TokenScope[] = [];
   for (const scope of requested) {
     if (scope.type === 'registry') {
@@ -119,7 +119,7 @@ export function grantScopes(policy: Pick<AccessPolicy, 'actionsOn'>, identity: I
       if (!identity?.grants) granted.push(scope);
       continue;
     }
-    const allowed = policy.actionsOn(identity, scope.name);
+    const allowed = policy.actionsOn(identity, scope.name, address);
     const actions = scope.actions.filter((action) => allowed.has(action));
     if (actions.length > 0) granted.push({ type: 'repository', name: scope.name, actions });
   }

@@ -40,12 +40,13 @@ export interface Authenticator {
 
 /** Answers which actions an identity (undefined: anonymous) has on a repository. */
 export interface AccessPolicy {
-  actionsOn(identity: Identity | undefined, repository: string): ReadonlySet<Action>;
+  /** `address`: the client's address, for rules limited to networks (`from`); undefined: unknown. */
+  actionsOn(identity: Identity | undefined, repository: string, address?: string): ReadonlySet<Action>;
   /**
    * A test for the repositories the identity may pull, or undefined when it may pull every
    * repository (so listings need no filtering).
    */
-  pullableRepositories(identity: Identity | undefined): ((repository: string) => boolean) | undefined;
+  pullableRepositories(identity: Identity | undefined, address?: string): ((repository: string) => boolean) | undefined;
 }
 
 /** What a request needs: actions on repositories (a Docker token `scope` has the same shape). */
@@ -72,4 +73,6 @@ export type Decision =
       /** With bearer tokens: the presented token is bad, or grants too little (RFC 6750). */
       readonly error?: 'invalid_token' | 'insufficient_scope';
     }
-  | { readonly outcome: 'denied'; readonly identity: Identity; readonly reason: string };
+  | { readonly outcome: 'denied'; readonly identity: Identity; readonly reason: string }
+  /** Too many failed logins for the account or from the address (429 with `Retry-After`). */
+  | { readonly outcome: 'limited'; readonly reason: string; readonly retryAfterSeconds: number };

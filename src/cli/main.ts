@@ -4,6 +4,7 @@ import { serve } from '../app/index.ts';
 import { AuthSetupError, HtpasswdError, createExternalTokenVerifier, parseHtpasswd, readSigningKey } from '../auth/index.ts';
 import { openRegistry } from '../app/index.ts';
 import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions } from '../config/index.ts';
+import { TlsSetupError, httpsOptions } from '../http/index.ts';
 import { fsck } from '../lifecycle/index.ts';
 import { registerTokenCommands } from './tokens.ts';
 
@@ -24,7 +25,8 @@ program
   .option('-l, --listen <host:port>', 'address to listen on (http.addr)')
   .option('-d, --data <dir>', 'data directory (storage.filesystem.rootdirectory)')
   .action(async (options: { config?: string; listen?: string; data?: string }) => {
-    const server = await serve(load(options));
+    const loaded = load(options);
+    const server = await serve(loaded);
     const shutdown = (signal: string) => {
       server.logger.info({ signal }, 'shutting down');
       server.stop().then(
@@ -37,6 +39,8 @@ program
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+    // SIGHUP reads the TLS certificate and key again at once (they are also watched).
+    if (loaded.config.http.tls) process.on('SIGHUP', () => void server.reloadCertificate());
   });
 
 const configCommand = program.command('config').description('inspect configuration');
@@ -50,8 +54,10 @@ configCommand
     const htpasswd = loaded.config.auth?.htpasswd?.path;
     if (htpasswd) checkHtpasswd(htpasswd);
     await checkTokenKeys(loaded.config.auth);
+    if (loaded.config.http.tls) httpsOptions(loaded.config.http.tls); // the pair serve would refuse
     for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
-    if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+    // The LDAP service account's password is a secret: never printed.
+    if (!options.quiet) process.stdout.write(`${JSON.stringify(loaded.config, (key, value: unknown) => (key === 'bindpassword' ? '[redacted]' : value), 2)}\n`);
     process.stderr.write(`configuration ${loaded.source} is valid\n`);
   });
 
@@ -115,7 +121,7 @@ registerTokenCommands(program, load, configOption);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof HtpasswdError || error instanceof AuthSetupError) {
+  if (error instanceof ConfigError || error instanceof HtpasswdError || error instanceof AuthSetupError || error instanceof TlsSetupError) {
     process.stderr.write(`berth: ${error.message}\n`);
     process.exit(2);
   }

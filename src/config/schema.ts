@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cidrProblem } from '../auth/network.ts';
 import { parseDuration } from './duration.ts';
 
 /**
@@ -29,6 +30,11 @@ const repositoryPattern = z
     message: 'a repository pattern is path components separated by /; * matches within one component, ** must be a whole component',
   });
 
+const cidr = z.string().superRefine((value, context) => {
+  const problem = cidrProblem(value);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
+
 const accessRule = z.strictObject({
   repositories: z.array(repositoryPattern).min(1).describe('Repository patterns: `*` matches within one path component, `**` any number of components.'),
   subjects: z
@@ -36,7 +42,20 @@ const accessRule = z.strictObject({
     .min(1)
     .describe('Who the rule is for: `user:NAME`, `group:NAME`, `anonymous`, `authenticated`.'),
   actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).min(1).describe('What they may do: `pull`, `push`, `delete`, `*` (all).'),
+  from: z
+    .array(cidr)
+    .min(1)
+    .optional()
+    .describe('Client networks (CIDRs such as `10.0.0.0/8`, `fd00::/8`) the rule applies from; unset: any address. With bearer tokens it is checked when the token is issued.'),
 });
+
+const loginLimit = (failures: number) =>
+  z
+    .strictObject({
+      failures: z.number().int().positive().default(failures).describe('Failed logins allowed within the window; more are answered 429 until the oldest leaves it.'),
+      window: duration('5m').describe('Length of the sliding window.'),
+    })
+    .prefault({});
 
 export const configSchema = z.strictObject({
   version: z.union([z.string(), z.number()]).optional().describe('Accepted for compatibility with distribution; ignored.'),
@@ -54,6 +73,14 @@ export const configSchema = z.strictObject({
       host: z.url().optional().describe('External base URL (scheme and host) used in absolute links; relative links when unset.'),
       headers: z.record(z.string(), z.array(z.string())).default({}).describe('Extra headers added to every response.'),
       draintimeout: duration('30s').describe('How long a graceful shutdown waits for requests in flight.'),
+      allow: z
+        .array(cidr)
+        .default([])
+        .describe('Client networks (CIDRs; IPv4, IPv6, IPv4-mapped IPv6) allowed to connect; others get 403 DENIED before anything else. Empty: everyone.'),
+      trustedproxies: z
+        .array(cidr)
+        .default([])
+        .describe('Proxies (CIDRs) whose `X-Forwarded-For` is believed: the client is the right-most address in it that is not a trusted proxy. Empty: the socket peer is the client.'),
       tls: z
         .strictObject({
           certificate: z.string().describe('PEM certificate chain file.'),
@@ -114,6 +141,40 @@ export const configSchema = z.strictObject({
         })
         .optional()
         .describe('Authenticate users from an htpasswd file with HTTP Basic.'),
+      ldap: z
+        .strictObject({
+          realm: z.string().min(1).default('berth').describe('Realm named in the `WWW-Authenticate: Basic` challenge (`auth.htpasswd.realm` wins when both are set).'),
+          url: z.string().regex(/^ldaps?:\/\/[^/?#\s]+\/?$/, 'must be ldap://HOST[:PORT] or ldaps://HOST[:PORT]').describe('Directory server: `ldap://host:389` or `ldaps://host:636`.'),
+          binddn: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Without `searchbase`: the user\'s DN with `{username}`, e.g. `uid={username},ou=people,dc=example,dc=org`. With `searchbase`: the service account the search binds as (unset: anonymous).'),
+          bindpassword: z.string().min(1).optional().describe('Password of the `binddn` service account.'),
+          searchbase: z.string().min(1).optional().describe('Search-then-bind: base DN under which the user entry is searched with `searchfilter`, then bound to with the password.'),
+          searchfilter: z.string().min(1).default('(uid={username})').describe('Filter that finds exactly one user entry; `{username}` is replaced by the escaped user name.'),
+          groupattribute: z.string().min(1).optional().describe('Attribute of the user entry that lists its groups, e.g. `memberOf`: group DNs (the first RDN\'s value is the name) or plain names.'),
+          groupsearchbase: z.string().min(1).optional().describe('Base DN of a group search; each entry found is a group of the user.'),
+          groupsearchfilter: z
+            .string()
+            .min(1)
+            .default('(|(member={dn})(uniqueMember={dn})(memberUid={username}))')
+            .describe('Filter of the group search; `{dn}` is the user\'s DN, `{username}` the user name (both escaped).'),
+          groupnameattribute: z.string().min(1).default('cn').describe('Attribute of a group entry that is its name (`group:NAME` in access rules).'),
+          starttls: z.boolean().default(false).describe('Upgrade the `ldap://` connection with StartTLS before binding.'),
+          tls: z
+            .strictObject({
+              ca: z.string().min(1).optional().describe('PEM file of the certificate authorities trusted for the directory (default: the system\'s).'),
+              insecureskipverify: z.boolean().default(false).describe('Accept any server certificate (testing only).'),
+            })
+            .optional()
+            .describe('TLS of `ldaps://` and StartTLS connections.'),
+          timeout: duration('5s').describe('Connect and operation timeout; a directory that does not answer in time refuses the login (401).'),
+          remember: duration('1m').describe('How long a verified login and its groups are remembered, so Basic on every request binds once; 0 turns it off.'),
+        })
+        .optional()
+        .refine((ldap) => !ldap || ldap.searchbase !== undefined || ldap.binddn?.includes('{username}') === true, 'give binddn with {username} (a DN template) or searchbase (search-then-bind)')
+        .describe('Authenticate users against an LDAP directory with HTTP Basic (bind as the user); groups become `group:NAME` subjects.'),
       tokenservice: z
         .strictObject({
           enabled: z.boolean().default(true).describe('Serve `/auth/token` and require `Authorization: Bearer` tokens from it on /v2.'),
@@ -151,6 +212,15 @@ export const configSchema = z.strictObject({
         .optional()
         .refine((token) => !token || token.rootcertbundle !== undefined || token.jwks !== undefined, 'give rootcertbundle or jwks: the keys that sign the tokens')
         .describe('Verify bearer tokens of an external issuer (GitLab, a distribution token server), as distribution\'s `auth.token` does; exclusive with `htpasswd` and `tokenservice`.'),
+      ratelimit: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Limit failed logins (Basic on /v2 and `/auth/token`); a limited login is answered 429 TOOMANYREQUESTS with `Retry-After`.'),
+          account: loginLimit(10).describe('Failed logins per account name.'),
+          address: loginLimit(30).describe('Failed logins per client address.'),
+          maxentries: z.number().int().positive().default(10_000).describe('Most accounts, and most addresses, remembered; the least recently failed are forgotten first.'),
+        })
+        .prefault({})
+        .describe('Brute-force protection, in memory (per process, reset by a restart).'),
     })
     .optional()
     .describe('Authentication; when unset the registry is open to everyone (no access rules apply).'),

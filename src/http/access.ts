@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AccessControl, Action, Challenge, Credentials, Identity, RepositoryScope } from '../auth/index.ts';
+import { normalizeAddress, type AccessControl, type Action, type Challenge, type ClientNetwork, type Credentials, type Identity, type RepositoryScope } from '../auth/index.ts';
 import { sendError } from './errors.ts';
 import type { V2Route } from './routes.ts';
 
@@ -103,12 +103,40 @@ export function challengeHeader(challenge: Challenge, request?: FastifyRequest, 
   return `Bearer ${parts.join(',')}`;
 }
 
+const clientAddresses = new WeakMap<object, string | undefined>();
+
+/**
+ * Works out the client's address (see ClientNetwork) and keeps it for the request; answers
+ * 403 DENIED and false when the address is outside the configured allowlist.
+ */
+export function admitNetwork(network: ClientNetwork, request: FastifyRequest, reply: FastifyReply): boolean {
+  const address = network.clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for']);
+  clientAddresses.set(request.raw, address);
+  if (network.allows(address)) return true;
+  request.log.warn({ address }, 'client address not allowed');
+  sendError(reply, 403, 'DENIED', 'access from this address is not allowed');
+  return false;
+}
+
+/** The client's address, as admitNetwork found it (else the socket peer's). */
+export function clientAddressOf(request: FastifyRequest): string | undefined {
+  if (clientAddresses.has(request.raw)) return clientAddresses.get(request.raw);
+  const peer = request.socket.remoteAddress;
+  return peer === undefined ? undefined : normalizeAddress(peer);
+}
+
+/** 429 TOOMANYREQUESTS with `Retry-After` in seconds: too many failed logins. */
+export function sendLoginLimited(reply: FastifyReply, retryAfterSeconds: number, reason: string): FastifyReply {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return sendError(reply, 429, 'TOOMANYREQUESTS', reason);
+}
+
 export type Admission = { allowed: true; identity: Identity | undefined } | { allowed: false };
 
 /** Decides whether the request may reach its handler; answers 401 or 403 itself when not. */
 export async function admit(access: AccessControl, route: V2Route, request: FastifyRequest, reply: FastifyReply): Promise<Admission> {
   const required = requiredAccess(route, request.method);
-  const decision = await access.decide(credentialsOf(request), required.scopes, required.requireIdentity, required.catalog);
+  const decision = await access.decide(credentialsOf(request), required.scopes, required.requireIdentity, required.catalog, clientAddressOf(request));
   switch (decision.outcome) {
     case 'allow':
       return { allowed: true, identity: decision.identity };
@@ -118,6 +146,9 @@ export async function admit(access: AccessControl, route: V2Route, request: Fast
       return { allowed: false };
     case 'denied':
       sendError(reply, 403, 'DENIED', 'requested access to the resource is denied', { scopes: required.scopes });
+      return { allowed: false };
+    case 'limited':
+      sendLoginLimited(reply, decision.retryAfterSeconds, decision.reason);
       return { allowed: false };
   }
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { TokenService, type AccessControl } from '../auth/index.ts';
+import { ClientNetwork, TokenService, type AccessControl } from '../auth/index.ts';
 import type { Logger } from '../log/index.ts';
 import { isRegistryError, type Registry } from '../registry/index.ts';
-import { admit } from './access.ts';
+import { admit, admitNetwork, clientAddressOf } from './access.ts';
 import { errorBody, sendError, sendRegistryError } from './errors.ts';
 import { deleteBlob, getBlob, headBlob, unsupportedMethod } from './handlers/blobs.ts';
 import { queryOf, type HandlerContext } from './handlers/context.ts';
@@ -13,6 +13,7 @@ import { deleteManifest, getManifest, getReferrers, putManifest } from './handle
 import { deleteUpload, getUpload, patchUpload, putUpload, startUpload } from './handlers/uploads.ts';
 import { matchV2Route, type V2Route } from './routes.ts';
 import { registerTokenEndpoint } from './token-endpoint.ts';
+import { HSTS_HEADER, answerPlainHttp, httpsOptions } from './tls.ts';
 
 export interface HttpOptions {
   registry: Registry;
@@ -23,6 +24,8 @@ export interface HttpOptions {
   tls?: { certificate: string; key: string } | undefined;
   /** Authentication and access rules; undefined: an open registry. */
   access?: AccessControl | undefined;
+  /** Who the client is (trusted proxies) and which addresses may connect; default: the socket peer, everyone. */
+  network?: ClientNetwork | undefined;
 }
 
 /** One access-log line per request (with its request id), none on arrival. */
@@ -36,7 +39,7 @@ class AccessLogController extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (!this.#enabled && !error) return;
     const url = request.url.length > 512 ? `${request.url.slice(0, 512)}…` : request.url;
-    const line = { method: request.method, url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, remote: request.ip };
+    const line = { method: request.method, url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, remote: clientAddressOf(request) ?? request.ip };
     if (error) reply.log.warn({ ...line, err: error.message }, 'request failed');
     else reply.log.info(line, 'request');
   }
@@ -72,14 +75,19 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
     },
     ...(options.tls
       ? {
-          https: {
-            cert: readFileSync(options.tls.certificate),
-            key: readFileSync(options.tls.key),
-            minVersion: 'TLSv1.2' as const,
-          },
+          https: httpsOptions(options.tls),
         }
       : {}),
   });
+
+  if (options.tls) {
+    // Plain HTTP sent to the HTTPS port gets a 400 saying so, not a bare disconnect.
+    const plainHttp = answerPlainHttp(app.server as unknown as TlsServer);
+    app.addHook('preClose', (done) => {
+      plainHttp.close();
+      done();
+    });
+  }
 
   // Bodies are streams handed to the domain untouched: manifests are hashed exactly as
   // received and blobs are never buffered.
@@ -91,10 +99,15 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
     ['x-content-type-options', 'nosniff'],
     ...Object.entries(options.headers).map(([name, values]): [string, string[]] => [name.toLowerCase(), values]),
   ];
-  if (options.tls) fixedHeaders.push(['strict-transport-security', 'max-age=63072000']);
+  if (options.tls) fixedHeaders.push(['strict-transport-security', HSTS_HEADER]);
   app.addHook('onRequest', async (request, reply) => {
     for (const [name, value] of fixedHeaders) reply.header(name, value);
     reply.header('x-request-id', request.id);
+  });
+  // Before anything else: the client address, and the allowlist's 403.
+  const network = options.network ?? new ClientNetwork();
+  app.addHook('onRequest', async (request, reply) => {
+    if (!admitNetwork(network, request, reply)) return reply;
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
@@ -157,10 +170,10 @@ async function admitAndRoute(access: AccessControl, context: HandlerContext, rou
   if (!admission.allowed) return reply;
   const { identity } = admission;
   if (/^100-continue$/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
-  if (route.kind === 'catalog') return routeRequest(context, { ...route, visible: access.pullableRepositories(identity) }, request, reply);
+  if (route.kind === 'catalog') return routeRequest(context, { ...route, visible: access.pullableRepositories(identity, clientAddressOf(request)) }, request, reply);
   if (route.kind === 'uploads') {
     const from = queryOf(request).get('from');
-    if (from !== null) return routeRequest(context, { ...route, mountAllowed: access.allows(identity, from, ['pull']) }, request, reply);
+    if (from !== null) return routeRequest(context, { ...route, mountAllowed: access.allows(identity, from, ['pull'], clientAddressOf(request)) }, request, reply);
   }
   return routeRequest(context, route, request, reply);
 }

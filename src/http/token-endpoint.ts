@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatScope, grantScopes, parseScopes, type AccessControl, type Identity, type TokenService } from '../auth/index.ts';
-import { credentialsOf } from './access.ts';
+import { clientAddressOf, credentialsOf } from './access.ts';
 
 /** Largest form body `POST /auth/token` reads. */
 const MAX_FORM_BYTES = 64 * 1024;
@@ -21,10 +21,14 @@ export function registerTokenEndpoint(app: FastifyInstance, access: AccessContro
 
 function tokenError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   // OAuth2 error fields, and the registry error list docker and containers/image print.
-  return reply
-    .code(status)
-    .header('cache-control', 'no-store')
-    .send({ error, error_description: description, errors: [{ code: status === 401 ? 'UNAUTHORIZED' : 'DENIED', message: description }] });
+  const code = status === 401 ? 'UNAUTHORIZED' : status === 429 ? 'TOOMANYREQUESTS' : 'DENIED';
+  return reply.code(status).header('cache-control', 'no-store').send({ error, error_description: description, errors: [{ code, message: description }] });
+}
+
+/** Too many failed logins for the account or from the address: 429 with `Retry-After`. */
+function limited(reply: FastifyReply, retryAfterSeconds: number, description: string): FastifyReply {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return tokenError(reply, 429, 'slow_down', description);
 }
 
 function unauthorized(reply: FastifyReply, tokens: TokenService, description: string): FastifyReply {
@@ -43,12 +47,14 @@ async function getToken(access: AccessControl, tokens: TokenService, request: Fa
   if (credentials === null || credentials?.kind === 'bearer') return unauthorized(reply, tokens, 'the Authorization header cannot be read; use Basic credentials');
   let identity: Identity | undefined;
   if (credentials) {
-    identity = await access.authenticate(credentials);
-    if (!identity) return unauthorized(reply, tokens, 'invalid username or password');
+    const login = await access.login(credentials, clientAddressOf(request));
+    if (login.outcome === 'limited') return limited(reply, login.retryAfterSeconds, login.reason);
+    if (login.outcome === 'failed') return unauthorized(reply, tokens, 'invalid username or password');
+    identity = login.identity;
     const account = query.get('account');
     if (account !== null && account !== '' && account !== credentials.username) return tokenError(reply, 400, 'invalid_request', 'account does not match the credentials');
   }
-  const issued = await tokens.issue(identity?.name, grantScopes(access, identity, parseScopes(query.getAll('scope'))));
+  const issued = await tokens.issue(identity?.name, grantScopes(access, identity, parseScopes(query.getAll('scope')), clientAddressOf(request)));
   const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt };
   if (identity && query.get('offline_token') === 'true') body.refresh_token = await tokens.createRefreshToken(identity, query.get('client_id') ?? '');
   request.log.info({ subject: identity?.name ?? '(anonymous)', scopes: issued.granted.map(formatScope) }, 'token issued');
@@ -83,8 +89,10 @@ async function postToken(access: AccessControl, tokens: TokenService, request: F
     const username = form.get('username');
     const password = form.get('password');
     if (!username || password === null) return tokenError(reply, 400, 'invalid_request', 'username and password are required');
-    identity = await access.authenticate({ kind: 'basic', username, password });
-    if (!identity) return unauthorized(reply, tokens, 'invalid username or password');
+    const login = await access.login({ kind: 'basic', username, password }, clientAddressOf(request));
+    if (login.outcome === 'limited') return limited(reply, login.retryAfterSeconds, login.reason);
+    if (login.outcome === 'failed') return unauthorized(reply, tokens, 'invalid username or password');
+    identity = login.identity;
     if (form.get('access_type') === 'offline') refreshToken = await tokens.createRefreshToken(identity, clientId);
   } else if (grantType === 'refresh_token') {
     const secret = form.get('refresh_token');
@@ -95,7 +103,7 @@ async function postToken(access: AccessControl, tokens: TokenService, request: F
   } else {
     return tokenError(reply, 400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
   }
-  const issued = await tokens.issue(identity.name, grantScopes(access, identity, parseScopes(form.getAll('scope'))));
+  const issued = await tokens.issue(identity.name, grantScopes(access, identity, parseScopes(form.getAll('scope')), clientAddressOf(request)));
   request.log.info({ subject: identity.name, grant: grantType, scopes: issued.granted.map(formatScope) }, 'token issued');
   const body: Record<string, unknown> = {
     access_token: issued.token,

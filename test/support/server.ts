@@ -15,6 +15,8 @@ export interface TestServerOptions {
   /** Raw configuration, as it would appear in YAML; merged over the test defaults. */
   config?: Record<string, unknown>;
   dataDir?: string;
+  /** Receives the server's JSON log lines (default: discarded, or stderr with BERTH_TEST_LOGS). */
+  logs?: NodeJS.WritableStream;
 }
 
 /** An in-process Berth on 127.0.0.1 and a free port, with data in a fresh temporary folder. */
@@ -30,7 +32,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   );
   const loaded: LoadedConfig = { config: configSchema.parse(raw), warnings: [], source: 'test' };
   const silent = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const server = await serve(loaded, process.env.BERTH_TEST_LOGS ? process.stderr : silent);
+  const server = await serve(loaded, options.logs ?? (process.env.BERTH_TEST_LOGS ? process.stderr : silent));
   return {
     ...server,
     dataDir,
