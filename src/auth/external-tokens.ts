@@ -1,9 +1,8 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, type JWK, type JWTVerifyGetKey } from 'jose';
 import { libtrustKeyId } from './keys.ts';
-import { scopesOfClaim } from './scope.ts';
-import { VerifiedTokenCache, type VerifiedToken } from './tokens.ts';
+import { VerifiedTokenCache, verifyTokenClaims, type VerifiedToken } from './tokens.ts';
 
 /** Anything that turns a bearer token into what it proves (Berth's own service, or an external issuer's). */
 export interface TokenVerifier {
@@ -132,26 +131,15 @@ export class ExternalTokenVerifier implements TokenVerifier {
       if (!algorithmsFor(key).includes(protectedHeader.alg ?? '')) throw new Error(`"${protectedHeader.alg}" does not fit the signing key`);
       return key;
     };
-    try {
-      if (!allowed.includes(header.alg ?? '')) throw new Error(`"${header.alg}" is not an accepted algorithm`);
-      const { payload } = await jwtVerify(token, resolve, {
-        algorithms: [...allowed],
-        issuer: this.#options.issuer,
-        audience: this.#options.service,
-        clockTolerance: this.#skew,
-        currentDate: new Date(now),
-        requiredClaims: ['exp', 'nbf', 'iat', 'iss', 'aud'],
-      });
-      if (typeof payload.iat !== 'number' || payload.iat > now / 1000 + this.#skew) return { problem: 'the token was issued in the future' };
-      const grants = scopesOfClaim(payload.access ?? []);
-      if (!grants) return { problem: 'the token has a malformed access claim' };
-      const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
-      const result = { subject, grants };
-      this.#verified.set(token, result, payload.nbf!, payload.exp!);
-      return result;
-    } catch (error) {
-      return { problem: `the token is invalid: ${(error as Error).message}` };
-    }
+    if (!allowed.includes(header.alg ?? '')) return { problem: `the token is invalid: "${header.alg}" is not an accepted algorithm` };
+    return verifyTokenClaims(token, resolve, {
+      algorithms: [...allowed],
+      issuer: this.#options.issuer,
+      audience: this.#options.service,
+      skewSeconds: this.#skew,
+      now,
+      cache: this.#verified,
+    });
   }
 }
 

@@ -1,5 +1,5 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, exportJWK, jwtVerify, type JWK } from 'jose';
+import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { SignJWT, decodeProtectedHeader, exportJWK, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { SigningKey } from './keys.ts';
 import { scopesOfClaim, type AccessClaim, type TokenScope } from './scope.ts';
 import type { AccessPolicy, Identity } from './types.ts';
@@ -181,25 +181,14 @@ export class TokenService {
       return { problem: 'the token is malformed' };
     }
     if (kid !== this.key.kid) return { problem: 'the token was not signed by this service (unknown key id)' };
-    try {
-      const { payload } = await jwtVerify(token, this.key.publicKey, {
-        algorithms: [this.key.algorithm],
-        issuer: this.issuer,
-        audience: this.service,
-        clockTolerance: this.#skew,
-        currentDate: new Date(now),
-        requiredClaims: ['exp', 'nbf', 'iat', 'iss', 'aud'],
-      });
-      if (typeof payload.iat !== 'number' || payload.iat > now / 1000 + this.#skew) return { problem: 'the token was issued in the future' };
-      const grants = scopesOfClaim(payload.access ?? []);
-      if (!grants) return { problem: 'the token has a malformed access claim' };
-      const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
-      const result = { subject, grants };
-      this.#verified.set(token, result, payload.nbf!, payload.exp!);
-      return result;
-    } catch (error) {
-      return { problem: `the token is invalid: ${(error as Error).message}` };
-    }
+    return verifyTokenClaims(token, this.key.publicKey, {
+      algorithms: [this.key.algorithm],
+      issuer: this.issuer,
+      audience: this.service,
+      skewSeconds: this.#skew,
+      now,
+      cache: this.#verified,
+    });
   }
 
   /** The public key as a JSON Web Key Set. */
@@ -240,5 +229,45 @@ export class TokenService {
     }
     const { name, groups, source } = JSON.parse(entry.identity) as Identity;
     return { name, groups: [...groups], source };
+  }
+}
+
+export interface TokenExpectations {
+  algorithms: string[];
+  issuer: string;
+  audience: string;
+  /** Tolerated clock difference for exp, nbf and iat. */
+  skewSeconds: number;
+  /** Epoch milliseconds. */
+  now: number;
+  /** Where a verified token is remembered until it expires. */
+  cache: VerifiedTokenCache;
+}
+
+/**
+ * The checks every registry token gets, whoever issued it: the signature by `key`, an
+ * accepted algorithm, issuer, audience, required exp/nbf/iat (iat not in the future), and a
+ * well-formed access claim. Answers what the token proves, or why it proves nothing.
+ */
+export async function verifyTokenClaims(token: string, key: KeyObject | JWTVerifyGetKey, expect: TokenExpectations): Promise<VerifiedToken | { problem: string }> {
+  try {
+    const options = {
+      algorithms: expect.algorithms,
+      issuer: expect.issuer,
+      audience: expect.audience,
+      clockTolerance: expect.skewSeconds,
+      currentDate: new Date(expect.now),
+      requiredClaims: ['exp', 'nbf', 'iat', 'iss', 'aud'],
+    };
+    const { payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+    if (typeof payload.iat !== 'number' || payload.iat > expect.now / 1000 + expect.skewSeconds) return { problem: 'the token was issued in the future' };
+    const grants = scopesOfClaim(payload.access ?? []);
+    if (!grants) return { problem: 'the token has a malformed access claim' };
+    const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    const result = { subject, grants };
+    expect.cache.set(token, result, payload.nbf!, payload.exp!);
+    return result;
+  } catch (error) {
+    return { problem: `the token is invalid: ${(error as Error).message}` };
   }
 }
