@@ -1,4 +1,5 @@
 import { AccessControl } from './access.ts';
+import { DatabaseUserAuthenticator, type UserStore } from './database-users.ts';
 import { HtpasswdAuthenticator, type AuthLog } from './htpasswd.ts';
 import { LdapAuthenticator, type LdapSettings } from './ldap.ts';
 import { RobotTokenAuthenticator, type RobotTokenStore } from './robot-tokens.ts';
@@ -29,7 +30,7 @@ function createLoginLimiter(settings: LoginLimitSettings | undefined): LoginLimi
 
 /** The `auth` and `access` configuration sections, as far as this module needs them. */
 export interface AuthSettings {
-  auth?: { htpasswd?: { realm: string; path: string } | undefined; ldap?: LdapSettings | undefined; tokenservice?: TokenServiceSettings | undefined; token?: ExternalTokenSettings | undefined; ratelimit?: LoginLimitSettings | undefined } | undefined;
+  auth?: { htpasswd?: { realm: string; path: string } | undefined; ldap?: LdapSettings | undefined; users?: { enabled: boolean; realm: string; remember: number } | undefined; tokenservice?: TokenServiceSettings | undefined; token?: ExternalTokenSettings | undefined; ratelimit?: LoginLimitSettings | undefined } | undefined;
   /** For the token service: its default realm (`http.host`) and where its key is kept. */
   http?: { host?: string | undefined } | undefined;
   storage?: { filesystem: { rootdirectory: string } } | undefined;
@@ -39,6 +40,8 @@ export interface AuthSettings {
 export interface AccessControlSources {
   /** Where robot tokens are looked up; with it, robot tokens work alongside the configured users. */
   robotTokens?: RobotTokenStore | undefined;
+  /** Where the users of `auth.users` are kept (the metadata store); needed when it is enabled. */
+  users?: UserStore | undefined;
   /** Where the token service keeps refresh tokens; without it, in memory. */
   refreshTokens?: RefreshTokenStore | undefined;
 }
@@ -52,23 +55,29 @@ export async function createAccessControl(settings: AuthSettings, log?: AuthLog,
   const htpasswd = settings.auth?.htpasswd;
   const ldap = settings.auth?.ldap;
   const external = settings.auth?.token;
+  const users = settings.auth?.users?.enabled ? settings.auth.users : undefined;
   if (external) {
     // Tokens of another service (GitLab, a distribution token server): they alone decide;
     // the rules only filter the catalog for the token's subject.
-    if (htpasswd || ldap || settings.auth?.tokenservice?.enabled) throw new Error('auth.token (an external token issuer) cannot be combined with auth.htpasswd, auth.ldap or auth.tokenservice');
+    if (htpasswd || ldap || users || settings.auth?.tokenservice?.enabled) throw new Error('auth.token (an external token issuer) cannot be combined with auth.htpasswd, auth.ldap, auth.users or auth.tokenservice');
     const verifier = await setupStep(() => createExternalTokenVerifier(external));
     const policy = new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace: settings.access.personalnamespace });
     return new AccessControl({ authenticators: [], policy, tokens: verifier, challenge: { scheme: 'Bearer', realm: external.realm, service: external.service } });
   }
-  if (!htpasswd && !ldap) {
+  if (!htpasswd && !ldap && !users) {
     if (settings.access.rules !== undefined || settings.access.personalnamespace) {
-      throw new Error('access rules need an authenticator: configure auth.htpasswd or auth.ldap');
+      throw new Error('access rules need an authenticator: configure auth.htpasswd, auth.ldap or auth.users');
     }
-    if (settings.auth?.tokenservice?.enabled) throw new Error('the token service needs an authenticator: configure auth.htpasswd or auth.ldap');
+    if (settings.auth?.tokenservice?.enabled) throw new Error('the token service needs an authenticator: configure auth.htpasswd, auth.ldap or auth.users');
     return undefined;
   }
   const authenticators: Authenticator[] = [];
   if (htpasswd) authenticators.push(await HtpasswdAuthenticator.open({ path: htpasswd.path, log }));
+  // Then the users in the database (one indexed query each login), before a directory.
+  if (users) {
+    if (!sources.users) throw new Error('auth.users needs the metadata store to look users up in');
+    authenticators.push(new DatabaseUserAuthenticator({ store: sources.users, log, rememberMs: users.remember }));
+  }
   // After htpasswd (a local file answers first); the first authenticator to accept wins.
   if (ldap) authenticators.push(await setupStep(() => LdapAuthenticator.open(ldap, log)));
   // First: a robot token is recognised by its form and checked with one query, no bcrypt.
@@ -77,5 +86,5 @@ export async function createAccessControl(settings: AuthSettings, log?: AuthLog,
   const tokens = await createTokenService(settings, sources.refreshTokens);
   const limiter = createLoginLimiter(settings.auth?.ratelimit);
   if (tokens) return new AccessControl({ authenticators, policy, tokens: tokens.service, challenge: tokens.challenge, limiter });
-  return new AccessControl({ authenticators, policy, challenge: { scheme: 'Basic', realm: htpasswd?.realm ?? ldap!.realm }, limiter });
+  return new AccessControl({ authenticators, policy, challenge: { scheme: 'Basic', realm: htpasswd?.realm ?? ldap?.realm ?? users!.realm }, limiter });
 }

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions
 import { TlsSetupError, httpsOptions } from '../http/index.ts';
 import { fsck } from '../lifecycle/index.ts';
 import { registerTokenCommands } from './tokens.ts';
+import { registerUserCommands } from './users.ts';
 
 const program = new Command();
 program.name('berth').description('Berth: a self-hosted OCI container image registry').version('0.1.0');
@@ -117,6 +118,7 @@ program
   });
 
 registerTokenCommands(program, load, configOption);
+registerUserCommands(program, load, configOption);
 
 try {
   await program.parseAsync(process.argv);

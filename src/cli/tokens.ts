@@ -141,7 +141,7 @@ function expiryOf(text: string, now: number): number | null {
 }
 
 function warnWithoutAuth(loaded: LoadedConfig): void {
-  if (loaded.config.auth?.htpasswd || loaded.config.auth?.ldap) return;
+  if (loaded.config.auth?.htpasswd || loaded.config.auth?.ldap || loaded.config.auth?.users?.enabled) return;
   process.stderr.write(`warning: no authentication is configured (auth.htpasswd, in ${loaded.source}): the registry is open, and tokens are only checked once it is\n`);
 }
 

@@ -125,14 +125,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       throw new ConfigError(source, [`validation.manifests.urls: ${JSON.stringify(pattern)} is not a regular expression: ${(error as Error).message}`]);
     }
   }
-  if (config.auth?.token && (config.auth.htpasswd || config.auth.ldap || config.auth.tokenservice?.enabled)) {
-    throw new ConfigError(source, ['auth.token: an external token issuer cannot be combined with auth.htpasswd, auth.ldap or auth.tokenservice; choose one']);
+  const users = config.auth?.users?.enabled === true;
+  if (config.auth?.token && (config.auth.htpasswd || config.auth.ldap || users || config.auth.tokenservice?.enabled)) {
+    throw new ConfigError(source, ['auth.token: an external token issuer cannot be combined with auth.htpasswd, auth.ldap, auth.users or auth.tokenservice; choose one']);
   }
-  if (!config.auth?.htpasswd && !config.auth?.ldap && !config.auth?.token && (config.access.rules !== undefined || config.access.personalnamespace)) {
-    throw new ConfigError(source, ['access: access rules need an authenticator; configure auth.htpasswd or auth.ldap']);
+  if (!config.auth?.htpasswd && !config.auth?.ldap && !users && !config.auth?.token && (config.access.rules !== undefined || config.access.personalnamespace)) {
+    throw new ConfigError(source, ['access: access rules need an authenticator; configure auth.htpasswd, auth.ldap or auth.users']);
   }
-  if (!config.auth?.htpasswd && !config.auth?.ldap && config.auth?.tokenservice?.enabled) {
-    throw new ConfigError(source, ['auth.tokenservice: the token service needs an authenticator for users to log in with; configure auth.htpasswd or auth.ldap']);
+  if (!config.auth?.htpasswd && !config.auth?.ldap && !users && config.auth?.tokenservice?.enabled) {
+    throw new ConfigError(source, ['auth.tokenservice: the token service needs an authenticator for users to log in with; configure auth.htpasswd, auth.ldap or auth.users']);
   }
   return { config, warnings, source };
 }

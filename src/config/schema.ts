@@ -175,6 +175,14 @@ export const configSchema = z.strictObject({
         .optional()
         .refine((ldap) => !ldap || ldap.searchbase !== undefined || ldap.binddn?.includes('{username}') === true, 'give binddn with {username} (a DN template) or searchbase (search-then-bind)')
         .describe('Authenticate users against an LDAP directory with HTTP Basic (bind as the user); groups become `group:NAME` subjects.'),
+      users: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Accept the users kept in the metadata database (`berth user add`); false keeps them but refuses their logins.'),
+          realm: z.string().min(1).default('berth').describe('Realm named in the `WWW-Authenticate: Basic` challenge (`auth.htpasswd.realm` and `auth.ldap.realm` win when set).'),
+          remember: duration('5m').describe('How long a verified password is remembered (bound to the stored hash: `berth user passwd` ends it); 0 turns it off. A deleted user is refused at once regardless.'),
+        })
+        .optional()
+        .describe('Authenticate users stored in the metadata database (`berth user add|passwd|del|list|groups`) with HTTP Basic; their groups become `group:NAME` subjects.'),
       tokenservice: z
         .strictObject({
           enabled: z.boolean().default(true).describe('Serve `/auth/token` and require `Authorization: Bearer` tokens from it on /v2.'),
@@ -211,7 +219,7 @@ export const configSchema = z.strictObject({
         })
         .optional()
         .refine((token) => !token || token.rootcertbundle !== undefined || token.jwks !== undefined, 'give rootcertbundle or jwks: the keys that sign the tokens')
-        .describe('Verify bearer tokens of an external issuer (GitLab, a distribution token server), as distribution\'s `auth.token` does; exclusive with `htpasswd` and `tokenservice`.'),
+        .describe('Verify bearer tokens of an external issuer (GitLab, a distribution token server), as distribution\'s `auth.token` does; exclusive with `htpasswd`, `ldap`, `users` and `tokenservice`.'),
       ratelimit: z
         .strictObject({
           enabled: z.boolean().default(true).describe('Limit failed logins (Basic on /v2 and `/auth/token`); a limited login is answered 429 TOOMANYREQUESTS with `Retry-After`.'),

@@ -119,6 +119,24 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('refresh_tokens_expires').on('refresh_tokens').column('expires_at').execute();
       },
     },
+    '0004_users': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('users')
+          .addColumn('name', text, (c) => c.primaryKey())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('user_groups')
+          .addColumn('user_name', text, (c) => c.notNull().references('users.name'))
+          .addColumn('group_name', text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('user_groups_pk', ['user_name', 'group_name'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -70,6 +70,19 @@ export interface Database {
     created_at: number;
     expires_at: number;
   };
+  users: {
+    name: string;
+    /** bcrypt hash of the password; the password itself is never stored. */
+    password_hash: string;
+    created_at: number;
+    updated_at: number;
+    /** 1: the user may not log in (kept for an administrator to re-enable). */
+    disabled: number;
+  };
+  user_groups: {
+    user_name: string;
+    group_name: string;
+  };
 }
 
 /** What a manifest points at: a blob (`config`, `layer`) or another manifest (`manifest`). */

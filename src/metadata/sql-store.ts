@@ -12,6 +12,7 @@ import type {
   ReferrerRecord,
   RefreshTokenRecord,
   RobotTokenRecord,
+  UserRecord,
   UploadRecord,
 } from './store.ts';
 
@@ -417,6 +418,72 @@ export class SqlMetadataStore implements MetadataStore {
     await this.#db.deleteFrom('refresh_tokens').where('hash', '=', hash).execute();
   }
 
+  async createUser(user: UserRecord): Promise<boolean> {
+    const created = await this.#db.transaction().execute(async (trx) => {
+      const taken = await trx.selectFrom('users').select('name').where('name', '=', user.name).executeTakeFirst();
+      if (taken) return false;
+      await trx
+        .insertInto('users')
+        .values({ name: user.name, password_hash: user.passwordHash, created_at: user.createdAt, updated_at: user.updatedAt, disabled: user.disabled ? 1 : 0 })
+        .execute();
+      const groups = unique(user.groups);
+      if (groups.length > 0) await trx.insertInto('user_groups').values(groups.map((group) => ({ user_name: user.name, group_name: group }))).execute();
+      return true;
+    });
+    if (created) await this.#sync();
+    return created;
+  }
+
+  async findUser(name: string): Promise<UserRecord | undefined> {
+    const rows = await this.#db
+      .selectFrom('users as u')
+      .leftJoin('user_groups as g', 'g.user_name', 'u.name')
+      .select(['u.name', 'u.password_hash', 'u.created_at', 'u.updated_at', 'u.disabled', 'g.group_name'])
+      .where('u.name', '=', name)
+      .execute();
+    return toUserRecords(rows)[0];
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.#db
+      .selectFrom('users as u')
+      .leftJoin('user_groups as g', 'g.user_name', 'u.name')
+      .select(['u.name', 'u.password_hash', 'u.created_at', 'u.updated_at', 'u.disabled', 'g.group_name'])
+      .orderBy('u.name')
+      .execute();
+    return toUserRecords(rows);
+  }
+
+  async setUserPassword(name: string, passwordHash: string, now: number): Promise<boolean> {
+    const result = await this.#db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('name', '=', name).executeTakeFirst();
+    const changed = Number(result.numUpdatedRows) > 0;
+    if (changed) await this.#sync();
+    return changed;
+  }
+
+  async setUserGroups(name: string, groups: readonly string[], now: number): Promise<boolean> {
+    const changed = await this.#db.transaction().execute(async (trx) => {
+      const result = await trx.updateTable('users').set({ updated_at: now }).where('name', '=', name).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('user_groups').where('user_name', '=', name).execute();
+      const wanted = unique([...groups]);
+      if (wanted.length > 0) await trx.insertInto('user_groups').values(wanted.map((group) => ({ user_name: name, group_name: group }))).execute();
+      return true;
+    });
+    if (changed) await this.#sync();
+    return changed;
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    const deleted = await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('user_groups').where('user_name', '=', name).execute();
+      const result = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+    if (deleted) await this.#sync();
+    return deleted;
+  }
+
   sync(): Promise<void> {
     return this.#sync();
   }
@@ -463,6 +530,30 @@ function toRobotTokenRecord(row: Database['robot_tokens']): RobotTokenRecord {
     lastUsedAt: time(row.last_used_at),
     revokedAt: time(row.revoked_at),
   };
+}
+
+interface UserRow {
+  name: string;
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+  disabled: number;
+  group_name: string | null;
+}
+
+/** Folds user rows joined with their groups (one row per group) into records, in row order. */
+function toUserRecords(rows: UserRow[]): UserRecord[] {
+  const users = new Map<string, UserRecord>();
+  for (const row of rows) {
+    let user = users.get(row.name);
+    if (!user) {
+      user = { name: row.name, passwordHash: row.password_hash, groups: [], createdAt: Number(row.created_at), updatedAt: Number(row.updated_at), disabled: Number(row.disabled) !== 0 };
+      users.set(row.name, user);
+    }
+    if (row.group_name !== null) user.groups.push(row.group_name);
+  }
+  for (const user of users.values()) user.groups.sort();
+  return [...users.values()];
 }
 
 function unique(values: string[]): string[] {

@@ -62,6 +62,19 @@ export interface MetadataStore {
   findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   deleteRefreshToken(hash: string): Promise<void>;
 
+  /** Stores a new user with its bcrypt hash and groups; false when the name is taken. */
+  createUser(user: UserRecord): Promise<boolean>;
+  /** One user with its groups (one indexed query), or undefined. */
+  findUser(name: string): Promise<UserRecord | undefined>;
+  /** Every user with its groups, by name. */
+  listUsers(): Promise<UserRecord[]>;
+  /** Replaces the user's bcrypt hash; false when there is no such user. */
+  setUserPassword(name: string, passwordHash: string, now: number): Promise<boolean>;
+  /** Replaces the user's groups; false when there is no such user. */
+  setUserGroups(name: string, groups: readonly string[], now: number): Promise<boolean>;
+  /** Deletes the user and its group memberships; false when there was no such user. */
+  deleteUser(name: string): Promise<boolean>;
+
   /** Resolves once every write acknowledged so far is durable. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -144,4 +157,15 @@ export interface RobotTokenRecord {
   expiresAt: number | null;
   lastUsedAt: number | null;
   revokedAt: number | null;
+}
+
+/** A user stored in the database: `passwordHash` is a bcrypt hash. Times are epoch ms. */
+export interface UserRecord {
+  name: string;
+  passwordHash: string;
+  /** Group names, sorted (`group:NAME` in access rules). */
+  groups: string[];
+  createdAt: number;
+  updatedAt: number;
+  disabled: boolean;
 }

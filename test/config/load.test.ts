@@ -107,6 +107,25 @@ test("distribution's auth.token loads as external token verification; without ke
   }
 });
 
+test('auth.users alone is an authenticator for access rules and the token service; disabled it is none, and auth.token excludes it', async () => {
+  const rules = "access:\n  rules:\n    - { repositories: ['**'], subjects: ['group:devs'], actions: [pull] }\n";
+  await withConfigFile(`auth:\n  users: {}\n  tokenservice: {}\n${rules}`, (file) => {
+    const { config } = loadConfig({ file, env: {} });
+    assert.deepEqual(config.auth?.users, { enabled: true, realm: 'berth', remember: 5 * 60_000 });
+  });
+  const refused: Array<[string, string, RegExp]> = [
+    [`auth:\n  users:\n    enabled: false\n${rules}`, 'access', /access rules need an authenticator; configure auth.htpasswd, auth.ldap or auth.users/],
+    ['auth:\n  users:\n    enabled: false\n  tokenservice: {}\n', 'auth.tokenservice', /needs an authenticator/],
+    ['auth:\n  users: {}\n  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: example\n    jwks: /etc/jwks.json\n', 'auth.token', /cannot be combined with auth.htpasswd, auth.ldap, auth.users/],
+  ];
+  for (const [yaml, key, expected] of refused) {
+    await withConfigFile(yaml, (file) => {
+      const problems = problemsOf(() => loadConfig({ file, env: {} }));
+      assert.ok(problems.some((p) => p.startsWith(key) && expected.test(p)), problems.join(' | '));
+    });
+  }
+});
+
 test('validation errors name the key and say what is wrong', async () => {
   await withConfigFile('http:\n  addr: nowhere\n  draintimeout: soon\nstorage:\n  delete:\n    enabled: "perhaps"\n  filesystm: {}\nlimits:\n  pagesize: -5\n', (file) => {
     const problems = problemsOf(() => loadConfig({ file, env: {} }));

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MetadataStore, NewManifest, RobotTokenRecord } from '../../src/metadata/index.ts';
+import type { MetadataStore, NewManifest, RobotTokenRecord, UserRecord } from '../../src/metadata/index.ts';
 import { sha256 } from '../support/oci.ts';
 
 export interface StoreHarness {
@@ -217,6 +217,48 @@ export function runMetadataSuite(name: string, create: () => Promise<StoreHarnes
 
     it('makes writes durable on request', async () => {
       await Promise.all(Array.from({ length: 20 }, () => store.sync()));
+    });
+    const user = (name: string, extra: Partial<UserRecord> = {}): UserRecord => ({
+      name,
+      passwordHash: `$2b$10$${'a'.repeat(53)}`,
+      groups: [],
+      createdAt: 1000,
+      updatedAt: 1000,
+      disabled: false,
+      ...extra,
+    });
+
+    it('stores a user with its groups, refuses the name twice, and lists users by name', async () => {
+      const dev = user('store-dev', { groups: ['devs', 'admins'] });
+      assert.equal(await store.createUser(dev), true);
+      assert.equal(await store.createUser(user('store-dev')), false);
+      assert.deepEqual(await store.findUser('store-dev'), { ...dev, groups: ['admins', 'devs'] });
+      assert.equal(await store.findUser('store-nobody'), undefined);
+      assert.equal(await store.createUser(user('store-bare')), true);
+      const listed = (await store.listUsers()).filter((u) => u.name.startsWith('store-'));
+      assert.deepEqual(
+        listed.map((u) => [u.name, u.groups]),
+        [
+          ['store-bare', []],
+          ['store-dev', ['admins', 'devs']],
+        ],
+      );
+    });
+
+    it('changes a user\'s password hash and groups, and deletes the user with its groups', async () => {
+      assert.equal(await store.createUser(user('store-change', { groups: ['a'] })), true);
+      const newHash = `$2b$10$${'b'.repeat(53)}`;
+      assert.equal(await store.setUserPassword('store-change', newHash, 2000), true);
+      assert.equal(await store.setUserPassword('store-missing', newHash, 2000), false);
+      assert.equal(await store.setUserGroups('store-change', ['b', 'c', 'b'], 3000), true);
+      assert.equal(await store.setUserGroups('store-missing', ['b'], 3000), false);
+      assert.deepEqual(await store.findUser('store-change'), user('store-change', { passwordHash: newHash, groups: ['b', 'c'], updatedAt: 3000 }));
+      assert.equal(await store.deleteUser('store-change'), true);
+      assert.equal(await store.findUser('store-change'), undefined);
+      assert.equal(await store.deleteUser('store-change'), false);
+      // The name is free again, and the old groups do not come back with it.
+      assert.equal(await store.createUser(user('store-change')), true);
+      assert.deepEqual((await store.findUser('store-change'))?.groups, []);
     });
   });
 }

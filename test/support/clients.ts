@@ -26,6 +26,8 @@ export interface RunOptions {
   cwd?: string;
   /** Kills the command (SIGKILL) after this long; default 60 s. */
   timeoutMs?: number;
+  /** Written to the command's standard input, which is then closed. */
+  input?: string;
 }
 
 /** An error from `run`, with what the command printed. */
@@ -52,6 +54,7 @@ export async function run(command: string, args: string[], options: RunOptions =
     encoding: 'utf8',
   });
   running.add(promise.child);
+  if (options.input !== undefined) promise.child.stdin?.end(options.input);
   try {
     const { stdout, stderr } = await promise;
     return { stdout, stderr };
