@@ -29,7 +29,7 @@ export async function serve(loaded: LoadedConfig, logDestination?: NodeJS.Writab
   // Robot tokens live in the metadata store, so they work alongside the configured users.
   let access;
   try {
-    access = await createAccessControl(config, logger, { robotTokens: registry.metadata, users: registry.metadata, refreshTokens: registry.metadata });
+    access = await createAccessControl(config, logger, { robotTokens: registry.metadata, users: registry.metadata, refreshTokens: registry.metadata, accessRules: registry.metadata });
   } catch (error) {
     await registry.close();
     throw error;

@@ -73,6 +73,11 @@ export class AccessControl {
     return authenticator.exists ? authenticator.exists(identity.name) : true;
   }
 
+  /** Brings the policy's database rules up to date (a cached read); call before judging a request. */
+  async refreshPolicy(): Promise<void> {
+    await this.#policy.refresh?.();
+  }
+
   /** The identity's own grants when it carries them (robot tokens), else what the policy gives. */
   actionsOn(identity: Identity | undefined, repository: string, address?: string): ReadonlySet<Action> {
     if (identity?.grants) return grantedActions(identity.grants, repository);
@@ -100,6 +105,7 @@ export class AccessControl {
    * `address`: the client's, for brute-force limits and rules limited to networks.
    */
   async decide(credentials: Credentials | undefined | null, scopes: readonly RepositoryScope[], requireIdentity = false, catalog = false, address?: string): Promise<Decision> {
+    await this.refreshPolicy();
     if (this.tokens) return this.#decideBearer(this.tokens, credentials, scopes, catalog);
     if (credentials?.kind === 'bearer') return { outcome: 'unauthenticated', reason: 'bearer tokens are not accepted: the token service is not enabled' };
     if (credentials === null) return { outcome: 'unauthenticated', reason: 'the Authorization header cannot be read' };

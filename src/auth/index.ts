@@ -2,6 +2,7 @@ export type { Action, Identity, Credentials, Authenticator, AccessPolicy, Reposi
 export { ALL_ACTIONS } from './types.ts';
 export { AccessControl, type AccessControlOptions, type LoginResult } from './access.ts';
 export { DatabaseUserAuthenticator, USER_BCRYPT_COST, hashUserPassword, userNameProblem, type UserStore, type StoredUser, type DatabaseUsersOptions } from './database-users.ts';
+export { DatabaseRulesPolicy, DATABASE_RULES_TTL_MS, validateAccessRule, type AccessRuleStore, type StoredAccessRule, type DatabaseRulesOptions } from './database-rules.ts';
 export { HtpasswdAuthenticator, HtpasswdError, parseHtpasswd, type HtpasswdOptions, type AuthLog } from './htpasswd.ts';
 export { RuleAccessPolicy, DEFAULT_RULES, subjectProblem, actionProblem, type AccessRule } from './rules.ts';
 export { compileRepositoryPattern, repositoryPatternProblem, type RepositoryMatcher } from './patterns.ts';

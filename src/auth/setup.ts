@@ -3,8 +3,9 @@ import { DatabaseUserAuthenticator, type UserStore } from './database-users.ts';
 import { HtpasswdAuthenticator, type AuthLog } from './htpasswd.ts';
 import { LdapAuthenticator, type LdapSettings } from './ldap.ts';
 import { RobotTokenAuthenticator, type RobotTokenStore } from './robot-tokens.ts';
+import { DatabaseRulesPolicy, type AccessRuleStore } from './database-rules.ts';
 import { DEFAULT_RULES, RuleAccessPolicy, type AccessRule } from './rules.ts';
-import type { Authenticator } from './types.ts';
+import type { AccessPolicy, Authenticator } from './types.ts';
 import { createTokenService, setupStep, type TokenServiceSettings } from './token-setup.ts';
 import type { RefreshTokenStore } from './tokens.ts';
 import { createExternalTokenVerifier, type ExternalTokenSettings } from './external-tokens.ts';
@@ -44,6 +45,15 @@ export interface AccessControlSources {
   users?: UserStore | undefined;
   /** Where the token service keeps refresh tokens; without it, in memory. */
   refreshTokens?: RefreshTokenStore | undefined;
+  /** Where the access rules of `berth access add` are kept; they apply alongside `access.rules`. */
+  accessRules?: AccessRuleStore | undefined;
+}
+
+/** The config file's rules, joined by the database's when there is a store for them. */
+function createPolicy(settings: AuthSettings, sources: AccessControlSources, log: AuthLog | undefined): AccessPolicy {
+  const personalNamespace = settings.access.personalnamespace;
+  if (sources.accessRules) return new DatabaseRulesPolicy({ configRules: settings.access.rules, store: sources.accessRules, personalNamespace, log });
+  return new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace });
 }
 
 /**
@@ -61,7 +71,7 @@ export async function createAccessControl(settings: AuthSettings, log?: AuthLog,
     // the rules only filter the catalog for the token's subject.
     if (htpasswd || ldap || users || settings.auth?.tokenservice?.enabled) throw new Error('auth.token (an external token issuer) cannot be combined with auth.htpasswd, auth.ldap, auth.users or auth.tokenservice');
     const verifier = await setupStep(() => createExternalTokenVerifier(external));
-    const policy = new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace: settings.access.personalnamespace });
+    const policy = createPolicy(settings, sources, log);
     return new AccessControl({ authenticators: [], policy, tokens: verifier, challenge: { scheme: 'Bearer', realm: external.realm, service: external.service } });
   }
   if (!htpasswd && !ldap && !users) {
@@ -82,7 +92,7 @@ export async function createAccessControl(settings: AuthSettings, log?: AuthLog,
   if (ldap) authenticators.push(await setupStep(() => LdapAuthenticator.open(ldap, log)));
   // First: a robot token is recognised by its form and checked with one query, no bcrypt.
   if (sources.robotTokens) authenticators.unshift(new RobotTokenAuthenticator({ store: sources.robotTokens, log }));
-  const policy = new RuleAccessPolicy(settings.access.rules ?? DEFAULT_RULES, { personalNamespace: settings.access.personalnamespace });
+  const policy = createPolicy(settings, sources, log);
   const tokens = await createTokenService(settings, sources.refreshTokens);
   const limiter = createLoginLimiter(settings.auth?.ratelimit);
   if (tokens) return new AccessControl({ authenticators, policy, tokens: tokens.service, challenge: tokens.challenge, limiter });

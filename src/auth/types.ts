@@ -47,6 +47,8 @@ export interface AccessPolicy {
    * repository (so listings need no filtering).
    */
   pullableRepositories(identity: Identity | undefined, address?: string): ((repository: string) => boolean) | undefined;
+  /** Brings rules kept elsewhere (the database) up to date; called before a request is judged. */
+  refresh?(): Promise<void>;
 }
 
 /** What a request needs: actions on repositories (a Docker token `scope` has the same shape). */

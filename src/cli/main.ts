@@ -6,6 +6,7 @@ import { openRegistry } from '../app/index.ts';
 import { ConfigError, loadConfig, renderConfigurationReference, type LoadOptions } from '../config/index.ts';
 import { TlsSetupError, httpsOptions } from '../http/index.ts';
 import { fsck } from '../lifecycle/index.ts';
+import { registerAccessCommands } from './access.ts';
 import { registerTokenCommands } from './tokens.ts';
 import { registerUserCommands } from './users.ts';
 
@@ -119,6 +120,7 @@ program
 
 registerTokenCommands(program, load, configOption);
 registerUserCommands(program, load, configOption);
+registerAccessCommands(program, load, configOption);
 
 try {
   await program.parseAsync(process.argv);

@@ -35,7 +35,8 @@ const cidr = z.string().superRefine((value, context) => {
   if (problem) context.addIssue({ code: 'custom', message: problem });
 });
 
-const accessRule = z.strictObject({
+/** One access rule (`access.rules[]`); also validates the rules kept in the database (`berth access add`). */
+export const accessRuleSchema = z.strictObject({
   repositories: z.array(repositoryPattern).min(1).describe('Repository patterns: `*` matches within one path component, `**` any number of components.'),
   subjects: z
     .array(z.string().regex(/^(?:anonymous|authenticated|(?:user|group):.+)$/, 'must be user:NAME, group:NAME, anonymous or authenticated'))
@@ -235,9 +236,9 @@ export const configSchema = z.strictObject({
   access: z
     .strictObject({
       rules: z
-        .array(accessRule)
+        .array(accessRuleSchema)
         .optional()
-        .describe('Access rules; an identity has the union of the actions of every rule that matches it and the repository. Unset: every authenticated user may pull and push everything, anonymous nothing.'),
+        .describe('Access rules; an identity has the union of the actions of every rule that matches it and the repository. Rules added with `berth access add` (kept in the database) apply too. No rules in either: every authenticated user may pull and push everything, anonymous nothing.'),
       personalnamespace: z.boolean().default(false).describe('Give every user all actions on `<user>/*`.'),
     })
     .prefault({}),

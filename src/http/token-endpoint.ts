@@ -54,6 +54,7 @@ async function getToken(access: AccessControl, tokens: TokenService, request: Fa
     const account = query.get('account');
     if (account !== null && account !== '' && account !== credentials.username) return tokenError(reply, 400, 'invalid_request', 'account does not match the credentials');
   }
+  await access.refreshPolicy();
   const issued = await tokens.issue(identity?.name, grantScopes(access, identity, parseScopes(query.getAll('scope')), clientAddressOf(request)));
   const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt };
   if (identity && query.get('offline_token') === 'true') body.refresh_token = await tokens.createRefreshToken(identity, query.get('client_id') ?? '');
@@ -103,6 +104,7 @@ async function postToken(access: AccessControl, tokens: TokenService, request: F
   } else {
     return tokenError(reply, 400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
   }
+  await access.refreshPolicy();
   const issued = await tokens.issue(identity.name, grantScopes(access, identity, parseScopes(form.getAll('scope')), clientAddressOf(request)));
   request.log.info({ subject: identity.name, grant: grantType, scopes: issued.granted.map(formatScope) }, 'token issued');
   const body: Record<string, unknown> = {

@@ -5,7 +5,7 @@ import type { Database } from './schema.ts';
 import { SqlMetadataStore } from './sql-store.ts';
 import { NodeSqliteDatabase, openSqlite, WalSyncer } from './sqlite.ts';
 
-export type { MetadataStore, BlobRecord, ManifestRecord, NewManifest, UploadRecord, ReferrerRecord, Page, RobotTokenRecord, RefreshTokenRecord, UserRecord } from './store.ts';
+export type { MetadataStore, BlobRecord, ManifestRecord, NewManifest, UploadRecord, ReferrerRecord, Page, RobotTokenRecord, RefreshTokenRecord, UserRecord, NewAccessRule, AccessRuleRecord } from './store.ts';
 export type { ReferenceKind } from './schema.ts';
 export { SqlMetadataStore } from './sql-store.ts';
 

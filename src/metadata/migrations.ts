@@ -137,6 +137,21 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_access_rules': {
+      async up(db: Kysely<any>): Promise<void> {
+        // Rules kept in the database (`berth access add`); the lists are JSON arrays.
+        await db.schema
+          .createTable('access_rules')
+          .addColumn('id', id)
+          .addColumn('repositories', 'text', (c) => c.notNull())
+          .addColumn('subjects', 'text', (c) => c.notNull())
+          .addColumn('actions', 'text', (c) => c.notNull())
+          .addColumn('from_networks', 'text') // "from" is a reserved word in SQL
+          .addColumn('note', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -83,6 +83,17 @@ export interface Database {
     user_name: string;
     group_name: string;
   };
+  access_rules: {
+    id: Generated<number>;
+    /** JSON arrays of strings, as in `access.rules`. */
+    repositories: string;
+    subjects: string;
+    actions: string;
+    /** JSON array of CIDRs, or null: any address. */
+    from_networks: string | null;
+    note: string | null;
+    created_at: number;
+  };
 }
 
 /** What a manifest points at: a blob (`config`, `layer`) or another manifest (`manifest`). */

@@ -14,6 +14,8 @@ import type {
   RobotTokenRecord,
   UserRecord,
   UploadRecord,
+  NewAccessRule,
+  AccessRuleRecord,
 } from './store.ts';
 
 /** Keeps `IN (…)` lists under every dialect's bound-parameter limit. */
@@ -484,6 +486,35 @@ export class SqlMetadataStore implements MetadataStore {
     return deleted;
   }
 
+  async createAccessRule(rule: NewAccessRule): Promise<AccessRuleRecord> {
+    const row = await this.#db
+      .insertInto('access_rules')
+      .values({
+        repositories: JSON.stringify(rule.repositories),
+        subjects: JSON.stringify(rule.subjects),
+        actions: JSON.stringify(rule.actions),
+        from_networks: rule.from === undefined ? null : JSON.stringify(rule.from),
+        note: rule.note ?? null,
+        created_at: rule.createdAt,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await this.#sync();
+    return toAccessRuleRecord({ id: Number(row.id), repositories: JSON.stringify(rule.repositories), subjects: JSON.stringify(rule.subjects), actions: JSON.stringify(rule.actions), from_networks: rule.from === undefined ? null : JSON.stringify(rule.from), note: rule.note ?? null, created_at: rule.createdAt });
+  }
+
+  async listAccessRules(): Promise<AccessRuleRecord[]> {
+    const rows = await this.#db.selectFrom('access_rules').selectAll().orderBy('id').execute();
+    return rows.map(toAccessRuleRecord);
+  }
+
+  async deleteAccessRule(id: number): Promise<boolean> {
+    const result = await this.#db.deleteFrom('access_rules').where('id', '=', id).executeTakeFirst();
+    const deleted = Number(result.numDeletedRows) > 0;
+    if (deleted) await this.#sync();
+    return deleted;
+  }
+
   sync(): Promise<void> {
     return this.#sync();
   }
@@ -554,6 +585,32 @@ function toUserRecords(rows: UserRow[]): UserRecord[] {
   }
   for (const user of users.values()) user.groups.sort();
   return [...users.values()];
+}
+
+interface AccessRuleRow {
+  id: number;
+  repositories: string;
+  subjects: string;
+  actions: string;
+  from_networks: string | null;
+  note: string | null;
+  created_at: number;
+}
+
+/** A row as stored; a column that is not JSON comes back as its text, for the policy to refuse. */
+function toAccessRuleRecord(row: AccessRuleRow): AccessRuleRecord {
+  const record: AccessRuleRecord = { id: Number(row.id), repositories: parseJson(row.repositories), subjects: parseJson(row.subjects), actions: parseJson(row.actions), createdAt: Number(row.created_at) };
+  if (row.from_networks !== null) record.from = parseJson(row.from_networks);
+  if (row.note !== null) record.note = row.note;
+  return record;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 function unique(values: string[]): string[] {

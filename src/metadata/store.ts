@@ -75,6 +75,13 @@ export interface MetadataStore {
   /** Deletes the user and its group memberships; false when there was no such user. */
   deleteUser(name: string): Promise<boolean>;
 
+  /** Stores an access rule (validated by the caller); returns it with its id. */
+  createAccessRule(rule: NewAccessRule): Promise<AccessRuleRecord>;
+  /** Every access rule in the database, by id (one query over a small table). */
+  listAccessRules(): Promise<AccessRuleRecord[]>;
+  /** Deletes an access rule; false when there was no such rule. */
+  deleteAccessRule(id: number): Promise<boolean>;
+
   /** Resolves once every write acknowledged so far is durable. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -168,4 +175,29 @@ export interface UserRecord {
   createdAt: number;
   updatedAt: number;
   disabled: boolean;
+}
+
+/** An access rule kept in the database (`berth access add`), as its columns were stored. */
+export interface NewAccessRule {
+  repositories: string[];
+  subjects: string[];
+  actions: string[];
+  /** CIDRs the rule is limited to; undefined: any address. */
+  from?: string[] | undefined;
+  note?: string | undefined;
+  createdAt: number;
+}
+
+/**
+ * A stored access rule. The lists are read back as stored JSON and are not checked here:
+ * the policy validates every row with the same schema as `access.rules` in the config file.
+ */
+export interface AccessRuleRecord {
+  id: number;
+  repositories: unknown;
+  subjects: unknown;
+  actions: unknown;
+  from?: unknown;
+  note?: string | undefined;
+  createdAt: number;
 }

@@ -260,5 +260,20 @@ export function runMetadataSuite(name: string, create: () => Promise<StoreHarnes
       assert.equal(await store.createUser(user('store-change')), true);
       assert.deepEqual((await store.findUser('store-change'))?.groups, []);
     });
+
+    it('stores access rules with their lists as given, lists them by id, and deletes one by id', async () => {
+      const before = (await store.listAccessRules()).length;
+      const first = await store.createAccessRule({ repositories: ['team/*'], subjects: ['group:devs'], actions: ['pull', 'push'], createdAt: 1000 });
+      const second = await store.createAccessRule({ repositories: ['**'], subjects: ['user:ci'], actions: ['pull'], from: ['10.0.0.0/8'], note: 'CI runners', createdAt: 2000 });
+      assert.ok(second.id > first.id);
+      assert.deepEqual(first, { id: first.id, repositories: ['team/*'], subjects: ['group:devs'], actions: ['pull', 'push'], createdAt: 1000 });
+      const listed = await store.listAccessRules();
+      assert.equal(listed.length, before + 2);
+      assert.deepEqual(listed.slice(-2), [first, { id: second.id, repositories: ['**'], subjects: ['user:ci'], actions: ['pull'], from: ['10.0.0.0/8'], note: 'CI runners', createdAt: 2000 }]);
+      assert.equal(await store.deleteAccessRule(first.id), true);
+      assert.equal(await store.deleteAccessRule(first.id), false);
+      assert.deepEqual((await store.listAccessRules()).map((rule) => rule.id).filter((id) => id === first.id || id === second.id), [second.id]);
+      assert.equal(await store.deleteAccessRule(second.id), true);
+    });
   });
 }
