@@ -2,19 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  buildUmociImage,
-  containersClientEnv,
-  killRunningCommands,
-  makeLayerTar,
-  readLayoutImage,
-  recordRequests,
-  run,
-  runExpectingFailure,
-  type ContainersClientEnv,
-  type LayoutImage,
-  type RecordedRequest,
-} from '../support/clients.ts';
+import { containersClientEnv, killRunningCommands, makeLayerTar, readLayoutImage, recordRequests, run, runExpectingFailure, type RecordedRequest } from '../support/clients.ts';
+import { openSkopeoWorkspace, type SkopeoWorkspace } from '../support/skopeo-workspace.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.ts';
 import { isRoot, needsCommand, requirement } from '../support/services.ts';
 import { writeHtpasswd } from '../support/htpasswd.ts';
@@ -46,43 +35,32 @@ const unauthorized = /unauthorized|authentication required|401/i;
 export function credentialClientSuites(mode: CredentialMode): void {
   describe(`skopeo with credentials (${mode.name})`, { skip: needsCommand('skopeo') || needsCommand('umoci') || needsCommand('tar'), timeout: 180_000 }, () => {
     let server: TestServer;
-    let work: string;
     let host: string;
-    let client: ContainersClientEnv;
-    let layout: string;
-    let image: LayoutImage;
-    const skopeoArgs = (args: string[]) => ['--policy', client.policyPath, '--registries.d', client.registriesDir, ...args];
-    const skopeo = (...args: string[]) => run('skopeo', skopeoArgs(args), { env: client.env, timeoutMs: 60_000 });
-    const skopeoFails = (...args: string[]) => runExpectingFailure('skopeo', skopeoArgs(args), { env: client.env, timeoutMs: 60_000 });
-    const push = (creds: string | undefined, repository: string) =>
-      ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : []), `oci:${layout}:v1`, `docker://${host}/${repository}:v1`];
+    let ws: SkopeoWorkspace;
+    const push = (creds: string | undefined, repository: string) => ws.pushArgs(host, creds, repository);
 
     before(async () => {
-      work = await makeTempDir('berth-credential-skopeo-');
-      const htpasswd = path.join(work, 'htpasswd');
+      ws = await openSkopeoWorkspace('berth-credential-skopeo-');
+      const htpasswd = path.join(ws.work, 'htpasswd');
       await writeHtpasswd(htpasswd, { pusher: 'push-pw', reader: 'read-pw' });
       server = await startTestServer({ config: mode.config(htpasswd) });
       host = new URL(server.url).host;
-      client = await containersClientEnv(path.join(work, 'client'));
-      layout = path.join(work, 'layout');
-      image = await buildUmociImage(layout, 'v1', { layers: 2, workDir: work });
     });
 
     after(async () => {
-      killRunningCommands();
+      await ws?.close();
       await server?.close();
-      if (work) await rm(work, { recursive: true, force: true });
     });
 
     test('skopeo copy --dest-creds pushes and --src-creds pulls the same image back', async () => {
       const recorder = recordRequests(server);
       try {
-        await skopeo(...push('pusher:push-pw', 'team/app'));
-        const out = path.join(work, 'out');
-        await skopeo('copy', '--quiet', '--src-tls-verify=false', '--src-creds', 'reader:read-pw', `docker://${host}/team/app:v1`, `oci:${out}:v1`);
+        await ws.skopeo(...push('pusher:push-pw', 'team/app'));
+        const out = path.join(ws.work, 'out');
+        await ws.skopeo('copy', '--quiet', '--src-tls-verify=false', '--src-creds', 'reader:read-pw', `docker://${host}/team/app:v1`, `oci:${out}:v1`);
         const pulled = await readLayoutImage(out, 'v1');
-        assert.equal(pulled.manifestDigest, image.manifestDigest);
-        assert.deepEqual(pulled.layerDigests, image.layerDigests);
+        assert.equal(pulled.manifestDigest, ws.image.manifestDigest);
+        assert.deepEqual(pulled.layerDigests, ws.image.layerDigests);
       } finally {
         recorder.stop();
       }
@@ -91,21 +69,21 @@ export function credentialClientSuites(mode: CredentialMode): void {
     });
 
     test('skopeo without credentials, or with a wrong password, is refused', async () => {
-      assert.match((await skopeoFails(...push(undefined, 'team/anon'))).stderr, unauthorized);
-      assert.match((await skopeoFails(...push('pusher:wrong', 'team/anon'))).stderr, unauthorized);
-      assert.match((await skopeoFails('inspect', '--raw', '--tls-verify=false', `docker://${host}/team/app:v1`)).stderr, unauthorized);
+      assert.match((await ws.skopeoFails(...push(undefined, 'team/anon'))).stderr, unauthorized);
+      assert.match((await ws.skopeoFails(...push('pusher:wrong', 'team/anon'))).stderr, unauthorized);
+      assert.match((await ws.skopeoFails('inspect', '--raw', '--tls-verify=false', `docker://${host}/team/app:v1`)).stderr, unauthorized);
     });
 
     test('a pull-only user cannot push', async () => {
-      assert.match((await skopeoFails(...push('reader:read-pw', 'team/denied'))).stderr, mode.pushDenied);
+      assert.match((await ws.skopeoFails(...push('reader:read-pw', 'team/denied'))).stderr, mode.pushDenied);
     });
 
     test('anonymous skopeo pulls from public/* where a rule allows it, and nowhere else', async () => {
-      await skopeo(...push('pusher:push-pw', 'public/tool'));
-      const out = path.join(work, 'anonymous-out');
-      await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${host}/public/tool:v1`, `oci:${out}:v1`);
-      assert.equal((await readLayoutImage(out, 'v1')).manifestDigest, image.manifestDigest);
-      const refused = await skopeoFails('copy', '--quiet', '--src-tls-verify=false', `docker://${host}/team/app:v1`, `oci:${out}:v2`);
+      await ws.skopeo(...push('pusher:push-pw', 'public/tool'));
+      const out = path.join(ws.work, 'anonymous-out');
+      await ws.skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${host}/public/tool:v1`, `oci:${out}:v1`);
+      assert.equal((await readLayoutImage(out, 'v1')).manifestDigest, ws.image.manifestDigest);
+      const refused = await ws.skopeoFails('copy', '--quiet', '--src-tls-verify=false', `docker://${host}/team/app:v1`, `oci:${out}:v2`);
       assert.match(refused.stderr, unauthorized);
     });
   });

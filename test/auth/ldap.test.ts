@@ -4,7 +4,8 @@ import path from 'node:path';
 import { rm, writeFile } from 'node:fs/promises';
 import { LdapAuthenticator, escapeDnValue, escapeFilterValue, firstRdnValue, type LdapSettings } from '../../src/auth/index.ts';
 import { configSchema } from '../../src/config/index.ts';
-import { buildUmociImage, containersClientEnv, killRunningCommands, readLayoutImage, run, runExpectingFailure, type ContainersClientEnv, type LayoutImage } from '../support/clients.ts';
+import { readLayoutImage } from '../support/clients.ts';
+import { openSkopeoWorkspace, type SkopeoWorkspace } from '../support/skopeo-workspace.ts';
 import { basicAuth } from '../support/htpasswd.ts';
 import { makeImage, pushImage, pushBlob, makeBlob } from '../support/oci.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.ts';
@@ -213,16 +214,11 @@ describe('LDAP against a private slapd', { skip: needsSlapd(), timeout: 240_000 
 
   describe('skopeo through LDAP', { skip: needsCommand('skopeo') || needsCommand('umoci') || needsCommand('tar') }, () => {
     let server: TestServer;
-    let work: string;
     let host: string;
-    let client: ContainersClientEnv;
-    let layout: string;
-    let image: LayoutImage;
-    const skopeo = (...args: string[]) => run('skopeo', ['--policy', client.policyPath, '--registries.d', client.registriesDir, ...args], { env: client.env, timeoutMs: 60_000 });
-    const skopeoFails = (...args: string[]) => runExpectingFailure('skopeo', ['--policy', client.policyPath, '--registries.d', client.registriesDir, ...args], { env: client.env, timeoutMs: 60_000 });
+    let ws: SkopeoWorkspace;
 
     before(async () => {
-      work = await makeTempDir('berth-ldap-skopeo-');
+      ws = await openSkopeoWorkspace('berth-ldap-skopeo-', 1);
       server = await startTestServer({
         config: {
           auth: { ldap: { ...searchMode } },
@@ -230,22 +226,18 @@ describe('LDAP against a private slapd', { skip: needsSlapd(), timeout: 240_000 
         },
       });
       host = new URL(server.url).host;
-      client = await containersClientEnv(path.join(work, 'client'));
-      layout = path.join(work, 'layout');
-      image = await buildUmociImage(layout, 'v1', { layers: 1, workDir: work });
     });
     after(async () => {
-      killRunningCommands();
+      await ws?.close();
       await server?.close();
-      if (work) await rm(work, { recursive: true, force: true });
     });
 
     test('skopeo copy --dest-creds pushes as an LDAP user of group devs; bob is denied', async () => {
-      await skopeo('copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', 'alice:alice-pw', `oci:${layout}:v1`, `docker://${host}/team/app:v1`);
-      const out = path.join(work, 'out');
-      await skopeo('copy', '--quiet', '--src-tls-verify=false', '--src-creds', 'alice:alice-pw', `docker://${host}/team/app:v1`, `oci:${out}:v1`);
-      assert.equal((await readLayoutImage(out, 'v1')).manifestDigest, image.manifestDigest);
-      const denied = await skopeoFails('copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', 'bob:bob-pw', `oci:${layout}:v1`, `docker://${host}/team/bob:v1`);
+      await ws.skopeo(...ws.pushArgs(host, 'alice:alice-pw', 'team/app'));
+      const out = path.join(ws.work, 'out');
+      await ws.skopeo('copy', '--quiet', '--src-tls-verify=false', '--src-creds', 'alice:alice-pw', `docker://${host}/team/app:v1`, `oci:${out}:v1`);
+      assert.equal((await readLayoutImage(out, 'v1')).manifestDigest, ws.image.manifestDigest);
+      const denied = await ws.skopeoFails(...ws.pushArgs(host, 'bob:bob-pw', 'team/bob'));
       assert.match(denied.stderr, /denied|403/i);
     });
   });

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { buildUmociImage, containersClientEnv, killRunningCommands, readLayoutImage, run, runExpectingFailure, type ContainersClientEnv, type LayoutImage } from '../support/clients.ts';
+import { killRunningCommands, readLayoutImage, run, runExpectingFailure } from '../support/clients.ts';
+import { openSkopeoWorkspace, type SkopeoWorkspace } from '../support/skopeo-workspace.ts';
 import { basicAuth, writeHtpasswd } from '../support/htpasswd.ts';
 import { makeImage, pushImage } from '../support/oci.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.ts';
@@ -252,41 +253,31 @@ describe('robot tokens through the built-in token service', { timeout: 60_000 },
 
 describe('robot tokens with skopeo', { skip: needsCommand('skopeo') || needsCommand('umoci') || needsCommand('tar'), timeout: 180_000 }, () => {
   let server: TestServer;
-  let work: string;
   let host: string;
-  let client: ContainersClientEnv;
-  let layout: string;
-  let image: LayoutImage;
-
-  const skopeoArgs = (args: string[]) => ['--policy', client.policyPath, '--registries.d', client.registriesDir, ...args];
-  const skopeo = (...args: string[]) => run('skopeo', skopeoArgs(args), { env: client.env, timeoutMs: 60_000 });
-  const skopeoFails = (...args: string[]) => runExpectingFailure('skopeo', skopeoArgs(args), { env: client.env, timeoutMs: 60_000 });
-  const push = (creds: string, repository: string) =>
-    ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds, `oci:${layout}:v1`, `docker://${host}/${repository}:v1`];
+  let ws: SkopeoWorkspace;
+  const skopeo = (...args: string[]) => ws.skopeo(...args);
+  const skopeoFails = (...args: string[]) => ws.skopeoFails(...args);
+  const push = (creds: string, repository: string) => ws.pushArgs(host, creds, repository);
 
   before(async () => {
-    work = await makeTempDir('berth-robot-skopeo-');
-    server = await startServerWithUsers(work);
+    ws = await openSkopeoWorkspace('berth-robot-skopeo-');
+    server = await startServerWithUsers(ws.work);
     host = new URL(server.url).host;
-    client = await containersClientEnv(path.join(work, 'client'));
-    layout = path.join(work, 'layout');
-    image = await buildUmociImage(layout, 'v1', { layers: 2, workDir: work });
   });
 
   after(async () => {
-    killRunningCommands();
+    await ws?.close();
     await server?.close();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   test('skopeo pushes with --dest-creds ci:<token> to the repository in scope, pulls it back, and is refused elsewhere', async () => {
     const ci = await createToken(server.dataDir, 'ci', ['repository:team/app:pull,push']);
     await skopeo(...push(`ci:${ci.token}`, 'team/app'));
-    const out = path.join(work, 'out');
+    const out = path.join(ws.work, 'out');
     await skopeo('copy', '--quiet', '--src-tls-verify=false', '--src-creds', `ci:${ci.token}`, `docker://${host}/team/app:v1`, `oci:${out}:v1`);
     const pulled = await readLayoutImage(out, 'v1');
-    assert.equal(pulled.manifestDigest, image.manifestDigest);
-    assert.deepEqual(pulled.layerDigests, image.layerDigests);
+    assert.equal(pulled.manifestDigest, ws.image.manifestDigest);
+    assert.deepEqual(pulled.layerDigests, ws.image.layerDigests);
     // The default rule lets every authenticated user push anywhere; the token still may not.
     const elsewhere = await skopeoFails(...push(`ci:${ci.token}`, 'team/elsewhere'));
     assert.match(elsewhere.stderr, /denied|403/i);
