@@ -1,8 +1,8 @@
 import type { Command, Option } from 'commander';
-import { openMetadataStore } from '../app/index.ts';
+import { CommandError, collect, guarded, table, withMetadata } from './command-kit.ts';
 import { validateAccessRule } from '../auth/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
-import type { AccessRuleRecord, MetadataStore } from '../metadata/index.ts';
+import type { AccessRuleRecord } from '../metadata/index.ts';
 
 /**
  * `berth access add | list | remove`: access rules kept in the metadata store. They apply
@@ -17,15 +17,6 @@ interface StoreOptions {
 
 type Load = (options: StoreOptions) => LoadedConfig;
 
-/** Unusable input (exit 2) or nothing found (exit 1), printed as `berth: …` without a stack. */
-class AccessCommandError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = 'AccessCommandError';
-    this.exitCode = exitCode;
-  }
-}
 
 interface AddOptions extends StoreOptions {
   repositories: string[];
@@ -54,7 +45,7 @@ export function registerAccessCommands(program: Command, load: Load, configOptio
       const from = listOf(options.from);
       if (from.length > 0) candidate.from = from;
       const checked = validateAccessRule(candidate);
-      if ('problems' in checked) throw new AccessCommandError(`invalid rule: ${checked.problems.join('; ')}`);
+      if ('problems' in checked) throw new CommandError(`invalid rule: ${checked.problems.join('; ')}`);
       const loaded = load(options);
       warnWithoutAuth(loaded);
       await withMetadata(loaded, async (store) => {
@@ -84,42 +75,22 @@ export function registerAccessCommands(program: Command, load: Load, configOptio
   withStore(access.command('remove').description('remove a rule by its id; a running server stops applying it within a few seconds').argument('<id>', 'the rule\'s id (berth access list)')).action(
     async (id: string, options: StoreOptions) =>
       guarded(async () => {
-        if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new AccessCommandError(`id: "${id.slice(0, 40)}" is not a rule id (a positive whole number)`);
+        if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new CommandError(`id: "${id.slice(0, 40)}" is not a rule id (a positive whole number)`);
         await withMetadata(load(options), async (store) => {
-          if (!(await store.deleteAccessRule(Number(id)))) throw new AccessCommandError(`no access rule with id ${id}`, 1);
+          if (!(await store.deleteAccessRule(Number(id)))) throw new CommandError(`no access rule with id ${id}`, 1);
           process.stdout.write(`removed access rule ${id}\n`);
         });
       }),
   );
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 /** Values from repeated and comma-separated options, trimmed, without empty ones or duplicates. */
 function listOf(values: string[]): string[] {
   return [...new Set(values.flatMap((value) => value.split(',')).map((v) => v.trim()).filter((v) => v !== ''))];
 }
 
-async function withMetadata(loaded: LoadedConfig, action: (store: MetadataStore) => Promise<void>): Promise<void> {
-  const store = await openMetadataStore(loaded.config);
-  try {
-    await action(store);
-  } finally {
-    await store.close();
-  }
-}
 
-async function guarded(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    if (!(error instanceof AccessCommandError)) throw error;
-    process.stderr.write(`berth: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  }
-}
 
 function warnWithoutAuth(loaded: LoadedConfig): void {
   const auth = loaded.config.auth;
@@ -139,7 +110,3 @@ function describe(rule: AccessRuleRecord) {
   return { id: rule.id, repositories: rule.repositories, subjects: rule.subjects, actions: rule.actions, from: rule.from, note: rule.note, createdAt: new Date(rule.createdAt).toISOString() };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
-}

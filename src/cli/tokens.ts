@@ -1,6 +1,7 @@
 import type { Command, Option } from 'commander';
 import { openMetadataStore } from '../app/index.ts';
-import { formatRobotScope, generateRobotToken, parseRobotScopes, RobotTokenError, robotTokenNameProblem } from '../auth/index.ts';
+import { CommandError, collect, guarded, isoTime, table } from './command-kit.ts';
+import { formatRobotScope, generateRobotToken, parseRobotScopes, robotTokenNameProblem } from '../auth/index.ts';
 import { parseDuration, type LoadedConfig } from '../config/index.ts';
 import type { RobotTokenRecord } from '../metadata/index.ts';
 
@@ -30,8 +31,8 @@ export function registerTokenCommands(program: Command, load: Load, configOption
     .action(async (options: StoreOptions & { name: string; scope: string[]; expires: string; json: boolean }) =>
       guarded(async () => {
         const nameProblem = robotTokenNameProblem(options.name);
-        if (nameProblem) throw new RobotTokenError(nameProblem);
-        if (options.scope.length === 0) throw new RobotTokenError('give at least one --scope repository:NAME:ACTIONS');
+        if (nameProblem) throw new CommandError(nameProblem);
+        if (options.scope.length === 0) throw new CommandError('give at least one --scope repository:NAME:ACTIONS');
         const scopes = parseRobotScopes(options.scope).map(formatRobotScope);
         const now = Date.now();
         const expiresAt = expiryOf(options.expires, now);
@@ -42,7 +43,7 @@ export function registerTokenCommands(program: Command, load: Load, configOption
           const generated = generateRobotToken();
           const record: RobotTokenRecord = { id: generated.id, name: options.name, secretHash: generated.secretHash, scopes, createdAt: now, expiresAt, lastUsedAt: null, revokedAt: null };
           if (!(await store.createRobotToken(record))) {
-            throw new RobotTokenError(`a token named "${options.name}" exists and is not revoked; revoke it first or choose another name`);
+            throw new CommandError(`a token named "${options.name}" exists and is not revoked; revoke it first or choose another name`);
           }
           if (options.json) {
             process.stdout.write(`${JSON.stringify({ ...describe(record, now), token: generated.token }, null, 2)}\n`);
@@ -52,7 +53,7 @@ export function registerTokenCommands(program: Command, load: Load, configOption
                 `id:      ${record.id}`,
                 `name:    ${record.name}`,
                 `scopes:  ${scopes.join(' ')}`,
-                `expires: ${time(expiresAt) ?? 'never'}`,
+                `expires: ${isoTime(expiresAt) ?? 'never'}`,
                 `token:   ${generated.token}`,
                 '',
               ].join('\n'),
@@ -104,7 +105,7 @@ export function registerTokenCommands(program: Command, load: Load, configOption
           const target = tokens.find((t) => t.id === which) ?? tokens.find((t) => t.name === which && t.revokedAt === null);
           if (!target) {
             const revoked = tokens.some((t) => t.name === which);
-            throw new RobotTokenError(revoked ? `every token named "${which}" is revoked already` : `no token with the id or name "${which}"`, 1);
+            throw new CommandError(revoked ? `every token named "${which}" is revoked already` : `no token with the id or name "${which}"`, 1);
           }
           if (!(await store.revokeRobotToken(target.id, Date.now()))) {
             process.stdout.write(`token ${target.id} (${target.name}) was revoked already\n`);
@@ -118,25 +119,12 @@ export function registerTokenCommands(program: Command, load: Load, configOption
     );
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
-/** Runs a command; a RobotTokenError is printed as `berth: …` with its exit code, no stack. */
-async function guarded(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    if (!(error instanceof RobotTokenError)) throw error;
-    process.stderr.write(`berth: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  }
-}
 
 function expiryOf(text: string, now: number): number | null {
   if (text === 'never') return null;
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) throw new RobotTokenError(`--expires "${text.slice(0, 80)}" is not a positive duration (examples: 12h, 30d, 1h30m) or "never"`);
+  if (ms === undefined || ms <= 0) throw new CommandError(`--expires "${text.slice(0, 80)}" is not a positive duration (examples: 12h, 30d, 1h30m) or "never"`);
   return now + ms;
 }
 
@@ -145,9 +133,6 @@ function warnWithoutAuth(loaded: LoadedConfig): void {
   process.stderr.write(`warning: no authentication is configured (auth.htpasswd, in ${loaded.source}): the registry is open, and tokens are only checked once it is\n`);
 }
 
-function time(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
 
 function describe(record: RobotTokenRecord, now: number) {
   const status = record.revokedAt !== null ? 'revoked' : record.expiresAt !== null && record.expiresAt <= now ? 'expired' : 'active';
@@ -156,14 +141,10 @@ function describe(record: RobotTokenRecord, now: number) {
     name: record.name,
     status,
     scopes: record.scopes,
-    createdAt: time(record.createdAt)!,
-    expiresAt: time(record.expiresAt),
-    lastUsedAt: time(record.lastUsedAt),
-    revokedAt: time(record.revokedAt),
+    createdAt: isoTime(record.createdAt)!,
+    expiresAt: isoTime(record.expiresAt),
+    lastUsedAt: isoTime(record.lastUsedAt),
+    revokedAt: isoTime(record.revokedAt),
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
-}

@@ -1,8 +1,8 @@
 import type { Command, Option } from 'commander';
-import { openMetadataStore } from '../app/index.ts';
+import { CommandError, collect, guarded, isoTime, table, withMetadata } from './command-kit.ts';
 import { hashUserPassword, userNameProblem } from '../auth/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
-import type { MetadataStore, UserRecord } from '../metadata/index.ts';
+import type { UserRecord } from '../metadata/index.ts';
 
 /** `berth user add | passwd | del | list | groups`: users kept in the metadata store (`auth.users`). */
 
@@ -13,15 +13,6 @@ interface StoreOptions {
 
 type Load = (options: StoreOptions) => LoadedConfig;
 
-/** Unusable input (exit 2) or nothing found (exit 1), printed as `berth: …` without a stack. */
-class UserCommandError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = 'UserCommandError';
-    this.exitCode = exitCode;
-  }
-}
 
 const MAX_PASSWORD_BYTES = 72; // bcrypt ignores what follows
 
@@ -47,7 +38,7 @@ export function registerUserCommands(program: Command, load: Load, configOption:
       await withMetadata(loaded, async (store) => {
         const now = Date.now();
         const record: UserRecord = { name, passwordHash, groups, createdAt: now, updatedAt: now, disabled: false };
-        if (!(await store.createUser(record))) throw new UserCommandError(`a user named "${name}" exists already; use \`berth user passwd\` to change its password`);
+        if (!(await store.createUser(record))) throw new CommandError(`a user named "${name}" exists already; use \`berth user passwd\` to change its password`);
         process.stdout.write(`added user ${name}${groups.length > 0 ? ` (groups: ${groups.join(', ')})` : ''}\n`);
       });
     }),
@@ -64,9 +55,9 @@ export function registerUserCommands(program: Command, load: Load, configOption:
       checkName(name);
       const loaded = load(options);
       await withMetadata(loaded, async (store) => {
-        if (!(await store.findUser(name))) throw new UserCommandError(`no user named "${name}"`, 1);
+        if (!(await store.findUser(name))) throw new CommandError(`no user named "${name}"`, 1);
         const passwordHash = await hashUserPassword(await readPassword(options.passwordStdin));
-        if (!(await store.setUserPassword(name, passwordHash, Date.now()))) throw new UserCommandError(`no user named "${name}"`, 1);
+        if (!(await store.setUserPassword(name, passwordHash, Date.now()))) throw new CommandError(`no user named "${name}"`, 1);
         process.stdout.write(`changed the password of ${name}\n`);
       });
     }),
@@ -77,7 +68,7 @@ export function registerUserCommands(program: Command, load: Load, configOption:
       guarded(async () => {
         checkName(name);
         await withMetadata(load(options), async (store) => {
-          if (!(await store.deleteUser(name))) throw new UserCommandError(`no user named "${name}"`, 1);
+          if (!(await store.deleteUser(name))) throw new CommandError(`no user named "${name}"`, 1);
           process.stdout.write(`deleted user ${name}\n`);
         });
       }),
@@ -110,17 +101,17 @@ export function registerUserCommands(program: Command, load: Load, configOption:
   ).action(async (name: string, options: StoreOptions & { set?: string; add: string[]; remove: string[] }) =>
     guarded(async () => {
       checkName(name);
-      if (options.set !== undefined && (options.add.length > 0 || options.remove.length > 0)) throw new UserCommandError('give --set, or --add and --remove, not both');
+      if (options.set !== undefined && (options.add.length > 0 || options.remove.length > 0)) throw new CommandError('give --set, or --add and --remove, not both');
       const set = options.set === undefined ? undefined : groupsOf([options.set]);
       const add = groupsOf(options.add);
       const remove = groupsOf(options.remove);
       await withMetadata(load(options), async (store) => {
         const existing = await store.findUser(name);
-        if (!existing) throw new UserCommandError(`no user named "${name}"`, 1);
+        if (!existing) throw new CommandError(`no user named "${name}"`, 1);
         let groups = existing.groups;
         if (set !== undefined || add.length > 0 || remove.length > 0) {
           groups = [...new Set([...(set ?? existing.groups), ...add])].filter((g) => !remove.includes(g)).sort();
-          if (!(await store.setUserGroups(name, groups, Date.now()))) throw new UserCommandError(`no user named "${name}"`, 1);
+          if (!(await store.setUserGroups(name, groups, Date.now()))) throw new CommandError(`no user named "${name}"`, 1);
         }
         process.stdout.write(`${name}: ${groups.length > 0 ? groups.join(', ') : '(no groups)'}\n`);
       });
@@ -128,13 +119,10 @@ export function registerUserCommands(program: Command, load: Load, configOption:
   );
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 function checkName(name: string): void {
   const problem = userNameProblem(name);
-  if (problem) throw new UserCommandError(problem);
+  if (problem) throw new CommandError(problem);
 }
 
 /** Group names from repeated and comma-separated options, checked, without duplicates, sorted. */
@@ -142,33 +130,16 @@ function groupsOf(values: string[]): string[] {
   const groups = values.flatMap((value) => value.split(',')).map((g) => g.trim()).filter((g) => g !== '');
   for (const group of groups) {
     const problem = userNameProblem(group, 'group name');
-    if (problem) throw new UserCommandError(problem);
+    if (problem) throw new CommandError(problem);
   }
   return [...new Set(groups)].sort();
 }
 
-async function withMetadata(loaded: LoadedConfig, action: (store: MetadataStore) => Promise<void>): Promise<void> {
-  const store = await openMetadataStore(loaded.config);
-  try {
-    await action(store);
-  } finally {
-    await store.close();
-  }
-}
 
-async function guarded(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    if (!(error instanceof UserCommandError)) throw error;
-    process.stderr.write(`berth: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  }
-}
 
 function checkPassword(password: string): string {
-  if (password === '') throw new UserCommandError('the password is empty');
-  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw new UserCommandError(`the password is longer than ${MAX_PASSWORD_BYTES} bytes (bcrypt would ignore the rest)`);
+  if (password === '') throw new CommandError('the password is empty');
+  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw new CommandError(`the password is longer than ${MAX_PASSWORD_BYTES} bytes (bcrypt would ignore the rest)`);
   return password;
 }
 
@@ -179,9 +150,9 @@ async function readPassword(fromStdin: boolean): Promise<string> {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return checkPassword(Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''));
   }
-  if (!process.stdin.isTTY) throw new UserCommandError('give --password-stdin to read the password from standard input (it is never taken from arguments)');
+  if (!process.stdin.isTTY) throw new CommandError('give --password-stdin to read the password from standard input (it is never taken from arguments)');
   const password = checkPassword(await prompt('Password: '));
-  if ((await prompt('Repeat password: ')) !== password) throw new UserCommandError('the passwords do not match');
+  if ((await prompt('Repeat password: ')) !== password) throw new CommandError('the passwords do not match');
   return password;
 }
 
@@ -204,7 +175,7 @@ function prompt(question: string): Promise<string> {
     const onData = (data: Buffer) => {
       for (const char of data.toString('utf8')) {
         if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003' || char === '\u0004') return done(new UserCommandError('cancelled', 1));
+        if (char === '\u0003' || char === '\u0004') return done(new CommandError('cancelled', 1));
         if (char === '\u007f' || char === '\b') text = text.slice(0, -1);
         else text += char;
       }
@@ -218,15 +189,8 @@ function warnWithoutUsers(loaded: LoadedConfig): void {
   process.stderr.write(`warning: auth.users is not enabled (in ${loaded.source}): users in the database cannot log in until it is\n`);
 }
 
-function time(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
 function describe(user: UserRecord) {
-  return { name: user.name, groups: user.groups, disabled: user.disabled, createdAt: time(user.createdAt), updatedAt: time(user.updatedAt) };
+  return { name: user.name, groups: user.groups, disabled: user.disabled, createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
-}
