@@ -72,6 +72,11 @@ export class ClientNetwork {
     this.#trusted = settings.trustedproxies && settings.trustedproxies.length > 0 ? addressMatcher(settings.trustedproxies) : undefined;
   }
 
+  /** True when an allowlist or trusted proxies are configured; otherwise the client is always the socket peer. */
+  get configured(): boolean {
+    return this.#allowed !== undefined || this.#trusted !== undefined;
+  }
+
   /** The client's address, from the socket peer and `X-Forwarded-For` (one header or several). */
   clientAddress(peer: string | undefined, forwardedFor: string | readonly string[] | undefined): string | undefined {
     let client = peer === undefined ? undefined : normalizeAddress(peer);

@@ -104,11 +104,14 @@ export async function createHttpServer(options: HttpOptions): Promise<FastifyIns
     for (const [name, value] of fixedHeaders) reply.header(name, value);
     reply.header('x-request-id', request.id);
   });
-  // Before anything else: the client address, and the allowlist's 403.
-  const network = options.network ?? new ClientNetwork();
-  app.addHook('onRequest', async (request, reply) => {
-    if (!admitNetwork(network, request, reply)) return reply;
-  });
+  // Before anything else: the client address, and the allowlist's 403. Without an allowlist or
+  // trusted proxies the client is the socket peer (clientAddressOf), so no hook runs per request.
+  const network = options.network;
+  if (network?.configured) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (!admitNetwork(network, request, reply)) return reply;
+    });
+  }
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (isRegistryError(error)) return sendRegistryError(reply, error);

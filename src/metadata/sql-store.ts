@@ -1,4 +1,4 @@
-import { Kysely, Migrator, type Transaction } from 'kysely';
+import { Kysely, Migrator, type Selectable, type Transaction } from 'kysely';
 import type { Database, ReferenceKind } from './schema.ts';
 import { InlineMigrationProvider, type SqlDialectName } from './migrations.ts';
 import type {
@@ -587,15 +587,7 @@ function toUserRecords(rows: UserRow[]): UserRecord[] {
   return [...users.values()];
 }
 
-interface AccessRuleRow {
-  id: number;
-  repositories: string;
-  subjects: string;
-  actions: string;
-  from_networks: string | null;
-  note: string | null;
-  created_at: number;
-}
+type AccessRuleRow = Selectable<Database['access_rules']>;
 
 /** A row as stored; a column that is not JSON comes back as its text, for the policy to refuse. */
 function toAccessRuleRecord(row: AccessRuleRow): AccessRuleRecord {

@@ -8,7 +8,7 @@ import { serve } from '../../src/app/index.ts';
 import { configSchema } from '../../src/config/index.ts';
 import { assertError, makeBlob, makeImage, pushBlob, pushImage } from '../support/oci.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.ts';
-import { basicAuth, writeHtpasswd } from '../support/htpasswd.ts';
+import { aliceAdminRules, basicAuth, writeHtpasswd } from '../support/htpasswd.ts';
 
 // Berth with an htpasswd file and access rules, driven over HTTP.
 
@@ -38,12 +38,7 @@ describe('HTTP access with htpasswd and rules', { timeout: 60_000 }, () => {
         storage: { delete: { enabled: true } },
         auth: { htpasswd: { realm: REALM, path: htpasswd } },
         access: {
-          rules: [
-            { repositories: ['team/*'], subjects: ['user:alice'], actions: ['pull', 'push'] },
-            { repositories: ['**'], subjects: ['authenticated'], actions: ['pull'] },
-            { repositories: ['public/*'], subjects: ['anonymous'], actions: ['pull'] },
-            { repositories: ['**'], subjects: ['user:admin'], actions: ['*'] },
-          ],
+          rules: aliceAdminRules,
         },
       },
     });

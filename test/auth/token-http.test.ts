@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { assertError, makeImage, pushImage } from '../support/oci.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.ts';
-import { basicAuth, writeHtpasswd } from '../support/htpasswd.ts';
+import { aliceAdminRules, basicAuth, writeHtpasswd } from '../support/htpasswd.ts';
 import { pollUntil } from '../support/process.ts';
 
 // Berth with its built-in token service, driven over HTTP as Docker clients do.
@@ -61,12 +61,7 @@ describe('HTTP with the built-in token service', { timeout: 60_000 }, () => {
         storage: { delete: { enabled: true } },
         auth: { htpasswd: { path: htpasswd }, tokenservice: { issuer: 'berth-issuer', service: SERVICE } },
         access: {
-          rules: [
-            { repositories: ['team/*'], subjects: ['user:alice'], actions: ['pull', 'push'] },
-            { repositories: ['**'], subjects: ['authenticated'], actions: ['pull'] },
-            { repositories: ['public/*'], subjects: ['anonymous'], actions: ['pull'] },
-            { repositories: ['**'], subjects: ['user:admin'], actions: ['*'] },
-          ],
+          rules: aliceAdminRules,
         },
       },
     });

@@ -16,3 +16,14 @@ export async function writeHtpasswd(file: string, users: Record<string, string>)
 export function basicAuth(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
+
+/**
+ * The rules the HTTP access tests run under: alice pushes team/*, admin may do anything,
+ * everyone logged in pulls, anonymous pulls public/*.
+ */
+export const aliceAdminRules = [
+  { repositories: ['team/*'], subjects: ['user:alice'], actions: ['pull', 'push'] },
+  { repositories: ['**'], subjects: ['authenticated'], actions: ['pull'] },
+  { repositories: ['public/*'], subjects: ['anonymous'], actions: ['pull'] },
+  { repositories: ['**'], subjects: ['user:admin'], actions: ['*'] },
+];
